@@ -1,0 +1,6 @@
+//! # eigenformer-experiments
+//!
+//! Data readers, the asset resolver, training, audits and the reproduction of the paper's experiments;
+//! the library behind the `eigenformer` binary.
+//!
+//! **Layering:** the top layer; it may depend on every other `eigenformer-*` crate.

@@ -1,0 +1,6 @@
+//! # eigenformer-tensor
+//!
+//! f32 n-dimensional tensors on `ndarray` storage, a [`Device`] enum, reverse-mode automatic
+//! differentiation, optimisers and a finite-difference gradient checker.
+//!
+//! **Layering:** this is the bottom layer. It depends on none of the other `eigenformer-*` crates.
