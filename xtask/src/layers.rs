@@ -1,0 +1,7 @@
+//! The layering check: no crate may depend on a crate above it.
+
+use anyhow::Result;
+
+pub fn run() -> Result<()> {
+    Ok(())
+}
