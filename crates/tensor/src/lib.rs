@@ -4,3 +4,10 @@
 //! differentiation, optimisers and a finite-difference gradient checker.
 //!
 //! **Layering:** this is the bottom layer. It depends on none of the other `eigenformer-*` crates.
+
+pub mod device;
+pub mod error;
+pub mod kernels;
+
+pub use device::Device;
+pub use error::{Result, TensorError};

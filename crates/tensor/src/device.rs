@@ -1,0 +1,71 @@
+//! Where a tensor's data lives.
+
+use crate::error::{Result, TensorError};
+use serde::{Deserialize, Serialize};
+
+/// A compute device. `Cpu` always works; `Cuda` is always a valid value (so command lines and configs
+/// can name it), but a build without the `cuda` feature refuses it with
+/// [`TensorError::CudaUnavailable`] wherever it would be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum Device {
+    /// Host memory, computed with rayon-parallel kernels.
+    #[default]
+    Cpu,
+    /// A CUDA GPU by ordinal.
+    Cuda(usize),
+}
+
+impl Device {
+    /// Check that this device can be used by this build; `op` names the caller in the error.
+    pub fn ensure_available(self, op: &'static str) -> Result<()> {
+        match self {
+            Device::Cpu => Ok(()),
+            Device::Cuda(_) if cfg!(feature = "cuda") => Ok(()),
+            Device::Cuda(_) => Err(TensorError::CudaUnavailable { op }),
+        }
+    }
+
+    /// Parse `cpu`, `cuda` or `cuda:N`.
+    pub fn parse(text: &str) -> Result<Self> {
+        let t = text.trim().to_ascii_lowercase();
+        if t == "cpu" {
+            return Ok(Device::Cpu);
+        }
+        if t == "cuda" {
+            return Ok(Device::Cuda(0));
+        }
+        if let Some(n) = t.strip_prefix("cuda:") {
+            if let Ok(i) = n.parse() {
+                return Ok(Device::Cuda(i));
+            }
+        }
+        Err(TensorError::InvalidArgument {
+            op: "Device::parse",
+            reason: format!("unknown device {text:?}; expected cpu, cuda or cuda:N"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_is_always_available() {
+        assert!(Device::Cpu.ensure_available("test").is_ok());
+    }
+
+    #[cfg(not(feature = "cuda"))]
+    #[test]
+    fn cuda_without_feature_is_a_clear_error() {
+        let err = Device::Cuda(0).ensure_available("to_device").unwrap_err();
+        assert!(err.to_string().contains("without CUDA support"), "{err}");
+    }
+
+    #[test]
+    fn parse_devices() {
+        assert_eq!(Device::parse("cpu").unwrap(), Device::Cpu);
+        assert_eq!(Device::parse("CUDA:1").unwrap(), Device::Cuda(1));
+        assert!(Device::parse("tpu").is_err());
+    }
+}
