@@ -1,10 +1,426 @@
-//! `cargo xtask reproduce`: the paper's experiments and the report.
+//! `cargo xtask reproduce`: run the paper's experiments and write `REPORT.md`.
+//!
+//! The report is made of sections, run in the order of [`SECTIONS`]. Each section is one function
+//! that runs the `eigenformer` binary (built in release once, on first use, through
+//! [`Ctx::eigenformer`]) with its own subcommand, writes its artefacts under `<out>/<section>/`, and
+//! returns the Markdown for its part of the report. Adding a section means adding a [`SectionId`]
+//! variant, a row in [`SECTIONS`] and its function.
+//!
+//! A section whose subcommand does not exist yet reports itself as not implemented: the driver never
+//! writes numbers it did not measure.
 
-use anyhow::Result;
+use crate::util::{
+    cargo, command_stdout, now_utc, run_command, try_command_stdout, workspace_root, write_atomic,
+};
+use anyhow::{Context, Result};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+/// How much compute the experiments get.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    /// Minimal sizes that exercise the whole pipeline in a few minutes (CI).
+    Smoke,
+    /// Reduced sizes for one workstation (the default).
+    Quick,
+    /// The full settings of the experiments.
+    Full,
+}
+
+impl Profile {
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Smoke => "smoke",
+            Profile::Quick => "quick",
+            Profile::Full => "full",
+        }
+    }
+}
+
+/// The report's sections, in the order they run.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SectionId {
+    /// Spectra and regimes of the update X + A X H, checked against simulation.
+    Theory,
+    /// Audits of pre-trained models: feature similarity and spectra of H per layer.
+    Pretrained,
+    /// Training from scratch: baseline vs FeatScale vs spectral models.
+    Training,
+}
+
+impl SectionId {
+    pub fn name(self) -> &'static str {
+        match self {
+            SectionId::Theory => "theory",
+            SectionId::Pretrained => "pretrained",
+            SectionId::Training => "training",
+        }
+    }
+}
 
 #[derive(clap::Args, Debug)]
-pub struct ReproduceArgs {}
+pub struct ReproduceArgs {
+    /// Compute profile.
+    #[arg(long, value_enum, default_value_t = Profile::Quick)]
+    pub profile: Profile,
+    /// Run only this section (repeatable); the others are listed as not run.
+    #[arg(long = "only", value_enum, value_name = "SECTION")]
+    pub only: Vec<SectionId>,
+    /// Output directory for REPORT.md and the sections' artefacts [default: reports/<profile> in the
+    /// workspace root].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
 
-pub fn run(_args: &ReproduceArgs) -> Result<()> {
-    anyhow::bail!("reproduce is not implemented yet")
+/// What a section produced.
+pub enum Outcome {
+    /// The section ran; its Markdown (results, tables, figure links, claim verdicts).
+    #[allow(dead_code)] // Returned by the sections once their subcommands exist (issues 3-6).
+    Done { markdown: String },
+    /// The section's experiments do not exist yet.
+    NotImplemented {
+        /// The issue that adds them.
+        issue: &'static str,
+        /// What the section will report.
+        planned: &'static str,
+    },
+}
+
+/// One section of the report.
+pub struct Section {
+    pub id: SectionId,
+    pub title: &'static str,
+    pub run: fn(&mut Ctx) -> Result<Outcome>,
+}
+
+/// The sections, in report order.
+pub const SECTIONS: &[Section] = &[
+    Section {
+        id: SectionId::Theory,
+        title: "Theory: spectra and regimes of X + A X H",
+        run: theory,
+    },
+    Section {
+        id: SectionId::Pretrained,
+        title: "Pre-trained models: smoothing with depth and the spectra that predict it",
+        run: pretrained,
+    },
+    Section {
+        id: SectionId::Training,
+        title: "Training from scratch: baseline, FeatScale and spectral models",
+        run: training,
+    },
+];
+
+fn theory(_ctx: &mut Ctx) -> Result<Outcome> {
+    Ok(Outcome::NotImplemented {
+        issue: "issue 3",
+        planned:
+            "the Kronecker spectrum of the update (C1), the regime predicted from spec(A) and \
+                  spec(H) against simulated deep stacks, and the sufficient conditions C3-C7 on \
+                  random instances",
+    })
+}
+
+fn pretrained(_ctx: &mut Ctx) -> Result<Outcome> {
+    Ok(Outcome::NotImplemented {
+        issue: "issue 5",
+        planned: "per-layer feature similarity, frequency split and rank collapse of pre-trained \
+                  models, beside the spectra of H and diag(γ)H that predict them (C8, C9)",
+    })
+}
+
+fn training(_ctx: &mut Ctx) -> Result<Outcome> {
+    Ok(Outcome::NotImplemented {
+        issue: "issues 4 and 6",
+        planned: "baseline ViT vs FeatScale vs spectral⁻ vs spectral⁺ trained from scratch: with \
+                  more layers, with fewer data points and on corrupted data",
+    })
+}
+
+/// What a section function gets: the profile, its output directory, and the `eigenformer` binary.
+pub struct Ctx {
+    #[allow(dead_code)] // Passed to the subcommands once they exist (issues 3-6).
+    pub profile: Profile,
+    /// `<out>/<section>/`, created before the section runs.
+    pub dir: PathBuf,
+    binary: Option<PathBuf>,
+}
+
+impl Ctx {
+    /// A command for the release `eigenformer` binary, built on first use (once per run).
+    #[allow(dead_code)] // The sections call this once their subcommands exist (issues 3-6).
+    pub fn eigenformer(&mut self) -> Result<Command> {
+        if self.binary.is_none() {
+            run_command(cargo().args([
+                "build",
+                "--release",
+                "-p",
+                "eigenformer-experiments",
+                "--bin",
+                "eigenformer",
+            ]))?;
+            let json =
+                command_stdout(cargo().args(["metadata", "--format-version", "1", "--no-deps"]))?;
+            let meta: serde_json::Value = serde_json::from_str(&json)?;
+            let target = meta["target_directory"]
+                .as_str()
+                .context("`cargo metadata` gave no target_directory")?;
+            self.binary = Some(PathBuf::from(target).join("release").join("eigenformer"));
+        }
+        let mut cmd = Command::new(self.binary.as_ref().expect("built above"));
+        cmd.current_dir(workspace_root());
+        Ok(cmd)
+    }
+}
+
+/// A section's result as it goes into the report.
+enum Status {
+    Excluded,
+    Outcome(Outcome),
+    Failed(String),
+}
+
+fn status_line(status: &Status) -> String {
+    match status {
+        Status::Excluded => "not run (excluded by `--only`)".to_string(),
+        Status::Outcome(Outcome::Done { .. }) => "done".to_string(),
+        Status::Outcome(Outcome::NotImplemented { issue, .. }) => {
+            format!("**not implemented yet** ({issue})")
+        }
+        Status::Failed(_) => "**FAILED**".to_string(),
+    }
+}
+
+/// The environment the report was produced in, as `(field, value)` rows.
+fn environment(wall_seconds: f64, command_line: &str) -> Vec<(&'static str, String)> {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| {
+            let (key, value) = l.split_once(':')?;
+            (key.trim() == "model name").then(|| value.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".to_string());
+    let logical = cpuinfo
+        .lines()
+        .filter(|l| l.split(':').next().is_some_and(|k| k.trim() == "processor"))
+        .count();
+    let usable = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
+    let unknown = || "unknown".to_string();
+    let commit = try_command_stdout(Command::new("git").args(["rev-parse", "HEAD"])).map(|c| {
+        let dirty = try_command_stdout(Command::new("git").args([
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+        ]))
+        .is_some_and(|s| !s.is_empty());
+        if dirty {
+            format!("`{c}` (with uncommitted changes)")
+        } else {
+            format!("`{c}`")
+        }
+    });
+    let gpu = try_command_stdout(
+        Command::new("nvidia-smi").args(["--query-gpu=name,memory.total", "--format=csv,noheader"]),
+    )
+    .filter(|s| !s.is_empty())
+    .map(|s| s.lines().collect::<Vec<_>>().join("; "))
+    .unwrap_or_else(|| "none detected (no working `nvidia-smi`)".to_string());
+    vec![
+        ("CPU", cpu),
+        (
+            "cores",
+            format!("{logical} logical CPUs in /proc/cpuinfo, {usable} usable by this process"),
+        ),
+        ("GPU", gpu),
+        (
+            "OS",
+            try_command_stdout(Command::new("uname").args(["-srm"])).unwrap_or_else(unknown),
+        ),
+        (
+            "rustc",
+            try_command_stdout(Command::new(rustc).arg("--version")).unwrap_or_else(unknown),
+        ),
+        ("git commit", commit.unwrap_or_else(unknown)),
+        ("date (UTC)", now_utc()),
+        ("wall time", format!("{wall_seconds:.1} s")),
+        ("command", format!("`{command_line}`")),
+    ]
+}
+
+fn render(
+    profile: Profile,
+    statuses: &[(&Section, Status)],
+    env: &[(&'static str, String)],
+) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "# Eigenformer reproduction report\n");
+    let _ = writeln!(
+        md,
+        "Profile: `{}`. Every number in this report was measured by the run described under \
+         [Environment](#environment); sections that do not exist yet say so and report nothing.\n",
+        profile.name()
+    );
+    let _ = writeln!(md, "## Summary\n");
+    let _ = writeln!(md, "| section | status |\n|---|---|");
+    for (section, status) in statuses {
+        let _ = writeln!(md, "| {} | {} |", section.id.name(), status_line(status));
+    }
+    for (i, (section, status)) in statuses.iter().enumerate() {
+        let _ = writeln!(
+            md,
+            "\n## {}. {} (`{}`)\n",
+            i + 1,
+            section.title,
+            section.id.name()
+        );
+        match status {
+            Status::Excluded => {
+                let _ = writeln!(md, "Not run: excluded by `--only`.");
+            }
+            Status::Outcome(Outcome::Done { markdown }) => {
+                let _ = writeln!(md, "{}", markdown.trim_end());
+            }
+            Status::Outcome(Outcome::NotImplemented { issue, planned }) => {
+                let _ = writeln!(
+                    md,
+                    "**Not implemented yet** ({issue} adds it). No results are reported for this \
+                     section.\n\nPlanned content: {planned}."
+                );
+            }
+            Status::Failed(error) => {
+                let _ = writeln!(
+                    md,
+                    "**FAILED.** No results are reported for this section.\n\n```text\n{error}\n```"
+                );
+            }
+        }
+    }
+    let _ = writeln!(md, "\n## Environment\n");
+    let _ = writeln!(md, "| | |\n|---|---|");
+    for (field, value) in env {
+        let _ = writeln!(md, "| {field} | {} |", value.replace('|', "\\|"));
+    }
+    md
+}
+
+pub fn run(args: &ReproduceArgs) -> Result<()> {
+    let start = Instant::now();
+    let out = match &args.out {
+        Some(dir) => dir.clone(),
+        None => workspace_root().join("reports").join(args.profile.name()),
+    };
+    std::fs::create_dir_all(&out).with_context(|| format!("could not create {}", out.display()))?;
+    let mut command_line = format!("cargo xtask reproduce --profile {}", args.profile.name());
+    for id in &args.only {
+        let _ = write!(command_line, " --only {}", id.name());
+    }
+    if let Some(dir) = &args.out {
+        let _ = write!(command_line, " --out {}", dir.display());
+    }
+
+    let mut binary = None;
+    let mut statuses = Vec::new();
+    for section in SECTIONS {
+        if !args.only.is_empty() && !args.only.contains(&section.id) {
+            statuses.push((section, Status::Excluded));
+            continue;
+        }
+        eprintln!("xtask reproduce: section `{}`", section.id.name());
+        let dir = out.join(section.id.name());
+        let mut ctx = Ctx {
+            profile: args.profile,
+            dir,
+            binary: binary.take(),
+        };
+        let status = match std::fs::create_dir_all(&ctx.dir)
+            .with_context(|| format!("could not create {}", ctx.dir.display()))
+            .and_then(|()| (section.run)(&mut ctx))
+        {
+            Ok(outcome) => Status::Outcome(outcome),
+            Err(e) => {
+                eprintln!(
+                    "xtask reproduce: section `{}` failed: {e:#}",
+                    section.id.name()
+                );
+                Status::Failed(format!("{e:#}"))
+            }
+        };
+        // A section that wrote nothing leaves no empty directory behind.
+        let _ = std::fs::remove_dir(&ctx.dir);
+        binary = ctx.binary;
+        eprintln!(
+            "xtask reproduce: section `{}`: {}",
+            section.id.name(),
+            status_line(&status)
+        );
+        statuses.push((section, status));
+    }
+
+    let env = environment(start.elapsed().as_secs_f64(), &command_line);
+    let report = render(args.profile, &statuses, &env);
+    let path = out.join("REPORT.md");
+    write_atomic(&path, report.as_bytes())?;
+    println!("Report written to {}", path.display());
+
+    let failed: Vec<&str> = statuses
+        .iter()
+        .filter(|(_, s)| matches!(s, Status::Failed(_)))
+        .map(|(section, _)| section.id.name())
+        .collect();
+    if !failed.is_empty() {
+        anyhow::bail!(
+            "section(s) failed: {} (see {})",
+            failed.join(", "),
+            path.display()
+        );
+    }
+    let pending: Vec<&str> = statuses
+        .iter()
+        .filter(|(_, s)| matches!(s, Status::Outcome(Outcome::NotImplemented { .. })))
+        .map(|(section, _)| section.id.name())
+        .collect();
+    if !pending.is_empty() {
+        println!("Not implemented yet: {}", pending.join(", "));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::ValueEnum;
+
+    #[test]
+    fn every_section_has_one_row_in_order() {
+        let ids: Vec<SectionId> = SECTIONS.iter().map(|s| s.id).collect();
+        assert_eq!(ids, SectionId::value_variants());
+    }
+
+    #[test]
+    fn report_lists_every_section_and_the_environment() {
+        let statuses: Vec<(&Section, Status)> = vec![
+            (&SECTIONS[0], Status::Excluded),
+            (
+                &SECTIONS[1],
+                Status::Outcome(Outcome::NotImplemented {
+                    issue: "issue 5",
+                    planned: "x",
+                }),
+            ),
+            (&SECTIONS[2], Status::Failed("boom".to_string())),
+        ];
+        let env = vec![("CPU", "a | b".to_string())];
+        let md = render(Profile::Smoke, &statuses, &env);
+        assert!(md.contains("| theory | not run (excluded by `--only`) |"));
+        assert!(md.contains("| pretrained | **not implemented yet** (issue 5) |"));
+        assert!(md.contains("| training | **FAILED** |"));
+        assert!(md.contains("boom"));
+        assert!(md.contains("## Environment"));
+        assert!(md.contains("| CPU | a \\| b |"));
+    }
 }

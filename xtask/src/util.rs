@@ -1,8 +1,11 @@
-//! Small helpers shared by the tasks: locating the workspace and running commands.
+//! Small helpers shared by the tasks: locating the workspace, running commands, writing files.
 
 use anyhow::{bail, Context, Result};
-use std::path::PathBuf;
-use std::process::Command;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The workspace root (the parent of the `xtask` directory).
 pub fn workspace_root() -> PathBuf {
@@ -27,7 +30,125 @@ pub fn run_command(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// Run a command in the workspace root and return its standard output; stderr passes through.
+pub fn command_stdout(cmd: &mut Command) -> Result<String> {
+    cmd.current_dir(workspace_root()).stderr(Stdio::inherit());
+    let shown = format!("{cmd:?}");
+    let output = cmd
+        .output()
+        .with_context(|| format!("could not start {shown}"))?;
+    if !output.status.success() {
+        bail!("{shown} failed with {}", output.status);
+    }
+    String::from_utf8(output.stdout).with_context(|| format!("{shown} printed non-UTF-8 output"))
+}
+
+/// Like [`command_stdout`], trimmed, but `None` when the command is missing or fails, with its
+/// stderr silenced (for optional facts such as the git commit).
+pub fn try_command_stdout(cmd: &mut Command) -> Option<String> {
+    let output = cmd
+        .current_dir(workspace_root())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    Some(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
 /// The cargo executable that invoked us (so `cargo +toolchain xtask` stays on that toolchain).
 pub fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()))
+}
+
+/// Write `contents` to `path` atomically: write a temporary file in the same directory, flush it to
+/// disk, then rename it over `path`. Readers see the old file or the new one, never half of one.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} has no file name", path.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp.{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| -> Result<()> {
+        let mut file = fs::File::create(&tmp)
+            .with_context(|| format!("could not create {}", tmp.display()))?;
+        file.write_all(contents)
+            .with_context(|| format!("could not write {}", tmp.display()))?;
+        file.sync_all()
+            .with_context(|| format!("could not sync {}", tmp.display()))?;
+        fs::rename(&tmp, path)
+            .with_context(|| format!("could not rename {} to {}", tmp.display(), path.display()))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Seconds since the Unix epoch as an ISO 8601 UTC timestamp, `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn format_utc(unix_seconds: u64) -> String {
+    let days = (unix_seconds / 86_400) as i64;
+    let secs = unix_seconds % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3_600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// The current time as an ISO 8601 UTC timestamp.
+pub fn now_utc() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format_utc(secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_formatting() {
+        assert_eq!(format_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(format_utc(1_709_251_199), "2024-02-29T23:59:59Z");
+        assert_eq!(format_utc(4_102_444_800), "2100-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_temp_file() {
+        let dir = std::env::temp_dir().join(format!("xtask-atomic-{}", std::process::id()));
+        let path = dir.join("sub").join("REPORT.md");
+        write_atomic(&path, b"first").unwrap();
+        write_atomic(&path, b"second").unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "second");
+        let names: Vec<_> = fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("REPORT.md")]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }
