@@ -11,3 +11,9 @@ pub mod kernels;
 
 pub use device::Device;
 pub use error::{Result, TensorError};
+pub mod autograd;
+pub mod ops;
+mod tensor;
+
+pub use autograd::{is_grad_enabled, no_grad, NoGradGuard};
+pub use tensor::{Tensor, TensorId};

@@ -1,0 +1,11 @@
+//! Differentiable operations on [`crate::Tensor`], grouped by kind. Each op validates its inputs
+//! (typed errors naming the op and the shapes), computes the forward value, and records a backward
+//! closure in the graph when a gradient is needed.
+
+pub mod broadcast;
+mod elementwise;
+mod linalg;
+mod matmul;
+mod nn;
+mod reduce;
+mod shape;
