@@ -19,8 +19,11 @@ use std::collections::{HashMap, HashSet};
 /// input `i` requires a gradient; the closure may return `None` there to skip the work.
 pub trait BackwardFn: Send + Sync {
     /// Gradients of the inputs, one entry per input, in order.
-    fn backward(&self, grad_output: &ArrayD<f32>, needs: &[bool])
-        -> Result<Vec<Option<ArrayD<f32>>>>;
+    fn backward(
+        &self,
+        grad_output: &ArrayD<f32>,
+        needs: &[bool],
+    ) -> Result<Vec<Option<ArrayD<f32>>>>;
 }
 
 impl<F> BackwardFn for F

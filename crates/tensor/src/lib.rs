@@ -7,6 +7,7 @@
 
 pub mod device;
 pub mod error;
+pub mod gradcheck;
 pub mod kernels;
 
 pub use device::Device;
@@ -16,4 +17,5 @@ pub mod ops;
 mod tensor;
 
 pub use autograd::{is_grad_enabled, no_grad, NoGradGuard};
+pub use gradcheck::{check_gradients, GradCheckConfig, GradCheckReport};
 pub use tensor::{Tensor, TensorId};

@@ -130,7 +130,14 @@ impl Tensor {
 
     /// `self * other` (elementwise) with broadcasting.
     pub fn mul(&self, other: &Tensor) -> Result<Tensor> {
-        binary("mul", self, other, |x, y| x * y, |g, _, y| g * y, |g, x, _| g * x)
+        binary(
+            "mul",
+            self,
+            other,
+            |x, y| x * y,
+            |g, _, y| g * y,
+            |g, x, _| g * x,
+        )
     }
 
     /// `self / other` (elementwise) with broadcasting.
@@ -182,7 +189,12 @@ impl Tensor {
 
     /// `self^p` for a constant exponent.
     pub fn powf(&self, p: f32) -> Tensor {
-        unary("powf", self, move |x| x.powf(p), move |x, _| p * x.powf(p - 1.0))
+        unary(
+            "powf",
+            self,
+            move |x| x.powf(p),
+            move |x, _| p * x.powf(p - 1.0),
+        )
     }
 
     /// Hyperbolic tangent.
@@ -226,13 +238,18 @@ impl Tensor {
     /// Clamp into `[lo, hi]`; the gradient is zero where the value was clipped, as for
     /// `λ = −clip(ψ², ε, 1)` in the spectral reparameterisation.
     pub fn clamp(&self, lo: f32, hi: f32) -> Tensor {
-        unary("clamp", self, move |x| x.clamp(lo, hi), move |x, _| {
-            if x >= lo && x <= hi {
-                1.0
-            } else {
-                0.0
-            }
-        })
+        unary(
+            "clamp",
+            self,
+            move |x| x.clamp(lo, hi),
+            move |x, _| {
+                if x >= lo && x <= hi {
+                    1.0
+                } else {
+                    0.0
+                }
+            },
+        )
     }
 }
 
@@ -248,8 +265,14 @@ mod tests {
         let c = a.add(&b).unwrap();
         assert_eq!(c.to_vec(), vec![11.0, 22.0, 33.0, 14.0, 25.0, 36.0]);
         c.sum_all().backward().unwrap();
-        assert_eq!(b.grad().unwrap().iter().copied().collect::<Vec<_>>(), vec![2.0; 3]);
-        assert_eq!(a.grad().unwrap().iter().copied().collect::<Vec<_>>(), vec![1.0; 6]);
+        assert_eq!(
+            b.grad().unwrap().iter().copied().collect::<Vec<_>>(),
+            vec![2.0; 3]
+        );
+        assert_eq!(
+            a.grad().unwrap().iter().copied().collect::<Vec<_>>(),
+            vec![1.0; 6]
+        );
     }
 
     #[test]

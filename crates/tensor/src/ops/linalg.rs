@@ -82,7 +82,8 @@ impl Tensor {
         let qr = to_faer(&a).qr();
         let mut q = from_faer(&qr.compute_thin_Q());
         let r_full = qr.thin_R();
-        let mut r = Array2::from_shape_fn((n, n), |(i, j)| if j >= i { r_full[(i, j)] } else { 0.0 });
+        let mut r =
+            Array2::from_shape_fn((n, n), |(i, j)| if j >= i { r_full[(i, j)] } else { 0.0 });
         for i in 0..n {
             if r[[i, i]] < 0.0 {
                 r.row_mut(i).mapv_inplace(|v| -v);
@@ -106,13 +107,21 @@ impl Tensor {
         let (q_saved, r_saved) = (q.clone(), r.clone());
         let g1 = grad_a.clone();
         let q_t = Tensor::from_op(to_f32(&q), "qr.q", vec![self.clone()], move |g, _| {
-            let dq = g.view().into_dimensionality::<Ix2>().expect("2-D").mapv(f64::from);
+            let dq = g
+                .view()
+                .into_dimensionality::<Ix2>()
+                .expect("2-D")
+                .mapv(f64::from);
             let dr = Array2::zeros((n, n));
             Ok(vec![Some(to_f32(&g1(&q_saved, &r_saved, &dq, &dr)))])
         });
         let (q_saved, r_saved) = (q.clone(), r.clone());
         let r_t = Tensor::from_op(to_f32(&r), "qr.r", vec![self.clone()], move |g, _| {
-            let dr = g.view().into_dimensionality::<Ix2>().expect("2-D").mapv(f64::from);
+            let dr = g
+                .view()
+                .into_dimensionality::<Ix2>()
+                .expect("2-D")
+                .mapv(f64::from);
             let dq = Array2::zeros((m, n));
             Ok(vec![Some(to_f32(&grad_a(&q_saved, &r_saved, &dq, &dr)))])
         });
@@ -141,7 +150,11 @@ impl Tensor {
             "solve",
             vec![self.clone(), b.clone()],
             move |g, needs| {
-                let g64 = g.view().into_dimensionality::<Ix2>().expect("2-D").mapv(f64::from);
+                let g64 = g
+                    .view()
+                    .into_dimensionality::<Ix2>()
+                    .expect("2-D")
+                    .mapv(f64::from);
                 let gm = Mat::from_fn(g64.nrows(), g64.ncols(), |i, j| g64[[i, j]]);
                 let db = solve_checked(&to_faer_t(&a), &gm)?;
                 let da = needs[0].then(|| to_f32(&(-db.dot(&x_saved.t()))));
@@ -164,7 +177,9 @@ fn solve_checked(a: &Mat<f64>, b: &Mat<f64>) -> Result<Array2<f64>> {
     // A nearly singular matrix gives a finite but meaningless answer: check the residual.
     let a_nd = from_faer(a);
     let b_nd = from_faer(b);
-    let residual = (&a_nd.dot(&x) - &b_nd).iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let residual = (&a_nd.dot(&x) - &b_nd)
+        .iter()
+        .fold(0.0f64, |m, v| m.max(v.abs()));
     let scale = a_nd.iter().fold(0.0f64, |m, v| m.max(v.abs()))
         * x.iter().fold(0.0f64, |m, v| m.max(v.abs()))
         + b_nd.iter().fold(0.0f64, |m, v| m.max(v.abs()));

@@ -166,7 +166,6 @@ impl Tensor {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

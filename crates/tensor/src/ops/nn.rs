@@ -37,29 +37,33 @@ fn need_rank1(op: &'static str, t: &Tensor) -> Result<()> {
 /// Stable softmax of each row: subtract the row maximum before exponentiating.
 fn softmax_rows(x: ArrayView2<'_, f32>) -> Array2<f32> {
     let mut y = Array2::<f32>::zeros(x.raw_dim());
-    Zip::from(y.rows_mut()).and(x.rows()).par_for_each(|mut yr, xr| {
-        let m = xr.fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-        let mut s = 0.0f32;
-        for (o, &v) in yr.iter_mut().zip(xr) {
-            *o = (v - m).exp();
-            s += *o;
-        }
-        let inv = 1.0 / s;
-        yr.mapv_inplace(|v| v * inv);
-    });
+    Zip::from(y.rows_mut())
+        .and(x.rows())
+        .par_for_each(|mut yr, xr| {
+            let m = xr.fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+            let mut s = 0.0f32;
+            for (o, &v) in yr.iter_mut().zip(xr) {
+                *o = (v - m).exp();
+                s += *o;
+            }
+            let inv = 1.0 / s;
+            yr.mapv_inplace(|v| v * inv);
+        });
     y
 }
 
 /// Stable log-softmax of each row: `x − m − ln Σ exp(x − m)`.
 fn log_softmax_rows(x: ArrayView2<'_, f32>) -> Array2<f32> {
     let mut y = Array2::<f32>::zeros(x.raw_dim());
-    Zip::from(y.rows_mut()).and(x.rows()).par_for_each(|mut yr, xr| {
-        let m = xr.fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-        let lse = m + xr.fold(0.0f32, |s, &v| s + (v - m).exp()).ln();
-        for (o, &v) in yr.iter_mut().zip(xr) {
-            *o = v - lse;
-        }
-    });
+    Zip::from(y.rows_mut())
+        .and(x.rows())
+        .par_for_each(|mut yr, xr| {
+            let m = xr.fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+            let lse = m + xr.fold(0.0f32, |s, &v| s + (v - m).exp()).ln();
+            for (o, &v) in yr.iter_mut().zip(xr) {
+                *o = v - lse;
+            }
+        });
     y
 }
 
@@ -73,25 +77,30 @@ impl Tensor {
             .into_shape_with_order(IxDyn(&shape))
             .expect("same count");
         let saved = y.clone();
-        Ok(Tensor::from_op(y, "softmax", vec![self.clone()], move |g, _| {
-            // dx = y ⊙ (g − Σ g⊙y) per row
-            let g = standard(g.clone());
-            let (yv, gv) = (rows_view(&saved), rows_view(&g));
-            let mut dx = Array2::<f32>::zeros(yv.raw_dim());
-            Zip::from(dx.rows_mut())
-                .and(yv.rows())
-                .and(gv.rows())
-                .par_for_each(|mut d, y, g| {
-                    let dot: f32 = y.iter().zip(g).map(|(a, b)| a * b).sum();
-                    for ((o, &yi), &gi) in d.iter_mut().zip(y).zip(g) {
-                        *o = yi * (gi - dot);
-                    }
-                });
-            Ok(vec![Some(
-                dx.into_shape_with_order(IxDyn(saved.shape()))
-                    .expect("same count"),
-            )])
-        }))
+        Ok(Tensor::from_op(
+            y,
+            "softmax",
+            vec![self.clone()],
+            move |g, _| {
+                // dx = y ⊙ (g − Σ g⊙y) per row
+                let g = standard(g.clone());
+                let (yv, gv) = (rows_view(&saved), rows_view(&g));
+                let mut dx = Array2::<f32>::zeros(yv.raw_dim());
+                Zip::from(dx.rows_mut())
+                    .and(yv.rows())
+                    .and(gv.rows())
+                    .par_for_each(|mut d, y, g| {
+                        let dot: f32 = y.iter().zip(g).map(|(a, b)| a * b).sum();
+                        for ((o, &yi), &gi) in d.iter_mut().zip(y).zip(g) {
+                            *o = yi * (gi - dot);
+                        }
+                    });
+                Ok(vec![Some(
+                    dx.into_shape_with_order(IxDyn(saved.shape()))
+                        .expect("same count"),
+                )])
+            },
+        ))
     }
 
     /// Log-softmax over the last axis (numerically stable).
@@ -103,25 +112,30 @@ impl Tensor {
             .into_shape_with_order(IxDyn(&shape))
             .expect("same count");
         let saved = y.clone();
-        Ok(Tensor::from_op(y, "log_softmax", vec![self.clone()], move |g, _| {
-            // dx = g − softmax ⊙ Σ g per row
-            let g = standard(g.clone());
-            let (yv, gv) = (rows_view(&saved), rows_view(&g));
-            let mut dx = Array2::<f32>::zeros(yv.raw_dim());
-            Zip::from(dx.rows_mut())
-                .and(yv.rows())
-                .and(gv.rows())
-                .par_for_each(|mut d, y, g| {
-                    let s: f32 = g.sum();
-                    for ((o, &yi), &gi) in d.iter_mut().zip(y).zip(g) {
-                        *o = gi - yi.exp() * s;
-                    }
-                });
-            Ok(vec![Some(
-                dx.into_shape_with_order(IxDyn(saved.shape()))
-                    .expect("same count"),
-            )])
-        }))
+        Ok(Tensor::from_op(
+            y,
+            "log_softmax",
+            vec![self.clone()],
+            move |g, _| {
+                // dx = g − softmax ⊙ Σ g per row
+                let g = standard(g.clone());
+                let (yv, gv) = (rows_view(&saved), rows_view(&g));
+                let mut dx = Array2::<f32>::zeros(yv.raw_dim());
+                Zip::from(dx.rows_mut())
+                    .and(yv.rows())
+                    .and(gv.rows())
+                    .par_for_each(|mut d, y, g| {
+                        let s: f32 = g.sum();
+                        for ((o, &yi), &gi) in d.iter_mut().zip(y).zip(g) {
+                            *o = gi - yi.exp() * s;
+                        }
+                    });
+                Ok(vec![Some(
+                    dx.into_shape_with_order(IxDyn(saved.shape()))
+                        .expect("same count"),
+                )])
+            },
+        ))
     }
 
     /// Mean cross-entropy of `[N, C]` logits against class indices, with label smoothing `eps`:
@@ -199,7 +213,10 @@ impl Tensor {
         let b1 = bd.view().into_shape_with_order(d).expect("1-D");
         let mut y = xhat.clone();
         Zip::from(y.rows_mut()).par_for_each(|mut r| {
-            Zip::from(&mut r).and(&g1).and(&b1).for_each(|o, &g, &b| *o = *o * g + b);
+            Zip::from(&mut r)
+                .and(&g1)
+                .and(&b1)
+                .for_each(|o, &g, &b| *o = *o * g + b);
         });
         let y = y.into_shape_with_order(IxDyn(&shape)).expect("same count");
         let gamma_saved = gd.clone();
@@ -349,7 +366,9 @@ mod tests {
         let mean: f32 = y.iter().sum::<f32>() / 4.0;
         let var: f32 = y.iter().map(|v| v * v).sum::<f32>() / 4.0;
         assert!(mean.abs() < 1e-6 && (var - 1.0).abs() < 1e-5);
-        assert!(x.layer_norm(&Tensor::ones(&[3]), &Tensor::zeros(&[4]), 1e-5).is_err());
+        assert!(x
+            .layer_norm(&Tensor::ones(&[3]), &Tensor::zeros(&[4]), 1e-5)
+            .is_err());
     }
 
     #[test]
@@ -364,8 +383,12 @@ mod tests {
     fn dropout_is_reproducible_under_a_seed() {
         use rand::SeedableRng;
         let x = Tensor::ones(&[64]);
-        let a = x.dropout(0.5, &mut rand_chacha::ChaCha8Rng::seed_from_u64(7)).unwrap();
-        let b = x.dropout(0.5, &mut rand_chacha::ChaCha8Rng::seed_from_u64(7)).unwrap();
+        let a = x
+            .dropout(0.5, &mut rand_chacha::ChaCha8Rng::seed_from_u64(7))
+            .unwrap();
+        let b = x
+            .dropout(0.5, &mut rand_chacha::ChaCha8Rng::seed_from_u64(7))
+            .unwrap();
         assert_eq!(a.to_vec(), b.to_vec());
         assert!(a.to_vec().iter().all(|&v| v == 0.0 || v == 2.0));
     }

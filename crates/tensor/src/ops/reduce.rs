@@ -12,7 +12,10 @@ fn check_axes(op: &'static str, shape: &[usize], axes: &[usize]) -> Result<Vec<u
         return Err(TensorError::InvalidShape {
             op,
             shape: shape.to_vec(),
-            reason: format!("axes {axes:?} must be distinct and below the rank {}", shape.len()),
+            reason: format!(
+                "axes {axes:?} must be distinct and below the rank {}",
+                shape.len()
+            ),
         });
     }
     Ok(sorted)
@@ -71,17 +74,22 @@ impl Tensor {
         let out = out
             .into_shape_with_order(IxDyn(&final_shape))
             .expect("element count is preserved");
-        Ok(Tensor::from_op(out, "sum_axes", vec![self.clone()], move |g, _| {
-            let g = g
-                .view()
-                .into_shape_with_order(IxDyn(&kept))
-                .map_err(|e| TensorError::Autodiff(format!("sum_axes backward: {e}")))?;
-            let full = g
-                .broadcast(IxDyn(&shape))
-                .ok_or_else(|| TensorError::Autodiff("sum_axes backward broadcast".into()))?
-                .to_owned();
-            Ok(vec![Some(full)])
-        }))
+        Ok(Tensor::from_op(
+            out,
+            "sum_axes",
+            vec![self.clone()],
+            move |g, _| {
+                let g = g
+                    .view()
+                    .into_shape_with_order(IxDyn(&kept))
+                    .map_err(|e| TensorError::Autodiff(format!("sum_axes backward: {e}")))?;
+                let full = g
+                    .broadcast(IxDyn(&shape))
+                    .ok_or_else(|| TensorError::Autodiff("sum_axes backward broadcast".into()))?
+                    .to_owned();
+                Ok(vec![Some(full)])
+            },
+        ))
     }
 
     /// Mean over `axes`; `keepdim` keeps them as size 1.
@@ -114,24 +122,31 @@ impl Tensor {
             }
             best
         });
-        let mut out = x.map_axis(Axis(axis), |lane| lane.fold(f32::NEG_INFINITY, |m, &v| m.max(v)));
+        let mut out = x.map_axis(Axis(axis), |lane| {
+            lane.fold(f32::NEG_INFINITY, |m, &v| m.max(v))
+        });
         if keepdim {
             out = out.insert_axis(Axis(axis));
         }
-        Ok(Tensor::from_op(out, "max_axis", vec![self.clone()], move |g, _| {
-            let mut grad = ArrayD::<f32>::zeros(IxDyn(&shape));
-            let g = if keepdim {
-                g.index_axis(Axis(axis), 0).to_owned()
-            } else {
-                g.clone()
-            };
-            for (idx, &am) in argmax.indexed_iter() {
-                let mut full: Vec<usize> = idx.slice().to_vec();
-                full.insert(axis, am);
-                grad[IxDyn(&full)] = g[&idx];
-            }
-            Ok(vec![Some(grad)])
-        }))
+        Ok(Tensor::from_op(
+            out,
+            "max_axis",
+            vec![self.clone()],
+            move |g, _| {
+                let mut grad = ArrayD::<f32>::zeros(IxDyn(&shape));
+                let g = if keepdim {
+                    g.index_axis(Axis(axis), 0).to_owned()
+                } else {
+                    g.clone()
+                };
+                for (idx, &am) in argmax.indexed_iter() {
+                    let mut full: Vec<usize> = idx.slice().to_vec();
+                    full.insert(axis, am);
+                    grad[IxDyn(&full)] = g[&idx];
+                }
+                Ok(vec![Some(grad)])
+            },
+        ))
     }
 }
 

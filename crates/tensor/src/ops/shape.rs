@@ -32,12 +32,17 @@ impl Tensor {
                 shape: shape.to_vec(),
                 reason: e.to_string(),
             })?;
-        Ok(Tensor::from_op(out, "reshape", vec![self.clone()], move |g, _| {
-            let g = standard(g.clone())
-                .into_shape_with_order(IxDyn(&old))
-                .map_err(|e| TensorError::Autodiff(format!("reshape backward: {e}")))?;
-            Ok(vec![Some(g)])
-        }))
+        Ok(Tensor::from_op(
+            out,
+            "reshape",
+            vec![self.clone()],
+            move |g, _| {
+                let g = standard(g.clone())
+                    .into_shape_with_order(IxDyn(&old))
+                    .map_err(|e| TensorError::Autodiff(format!("reshape backward: {e}")))?;
+                Ok(vec![Some(g)])
+            },
+        ))
     }
 
     /// Reorder the axes: output axis i is input axis `perm[i]`.
@@ -56,9 +61,16 @@ impl Tensor {
         for (i, &p) in perm.iter().enumerate() {
             inverse[p] = i;
         }
-        Ok(Tensor::from_op(out, "permute", vec![self.clone()], move |g, _| {
-            Ok(vec![Some(standard(g.clone().permuted_axes(IxDyn(&inverse))))])
-        }))
+        Ok(Tensor::from_op(
+            out,
+            "permute",
+            vec![self.clone()],
+            move |g, _| {
+                Ok(vec![Some(standard(
+                    g.clone().permuted_axes(IxDyn(&inverse)),
+                ))])
+            },
+        ))
     }
 
     /// Swap two axes.
@@ -77,10 +89,12 @@ impl Tensor {
 
     /// Concatenate along `axis`; all other dimensions must agree.
     pub fn concat(tensors: &[Tensor], axis: usize) -> Result<Tensor> {
-        let first = tensors.first().ok_or_else(|| TensorError::InvalidArgument {
-            op: "concat",
-            reason: "no tensors given".into(),
-        })?;
+        let first = tensors
+            .first()
+            .ok_or_else(|| TensorError::InvalidArgument {
+                op: "concat",
+                reason: "no tensors given".into(),
+            })?;
         let shape0 = first.shape();
         if axis >= shape0.len() {
             return Err(TensorError::InvalidShape {
@@ -109,12 +123,11 @@ impl Tensor {
         }
         let arrays: Vec<ArrayD<f32>> = tensors.iter().map(|t| t.to_array()).collect();
         let views: Vec<_> = arrays.iter().map(|a| a.view()).collect();
-        let out = ndarray::concatenate(Axis(axis), &views).map_err(|e| {
-            TensorError::InvalidArgument {
+        let out =
+            ndarray::concatenate(Axis(axis), &views).map_err(|e| TensorError::InvalidArgument {
                 op: "concat",
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
         Ok(Tensor::from_op(
             standard(out),
             "concat",
@@ -150,12 +163,17 @@ impl Tensor {
             .slice_axis(Axis(axis), Slice::from(start..end))
             .as_standard_layout()
             .into_owned();
-        Ok(Tensor::from_op(out, "slice", vec![self.clone()], move |g, _| {
-            let mut grad = ArrayD::<f32>::zeros(IxDyn(&shape));
-            grad.slice_axis_mut(Axis(axis), Slice::from(start..end))
-                .assign(g);
-            Ok(vec![Some(grad)])
-        }))
+        Ok(Tensor::from_op(
+            out,
+            "slice",
+            vec![self.clone()],
+            move |g, _| {
+                let mut grad = ArrayD::<f32>::zeros(IxDyn(&shape));
+                grad.slice_axis_mut(Axis(axis), Slice::from(start..end))
+                    .assign(g);
+                Ok(vec![Some(grad)])
+            },
+        ))
     }
 
     /// Embedding lookup: rows of this `[vocab, dim]` table at `ids`, shaped `[ids.len(), dim]`
@@ -184,14 +202,19 @@ impl Tensor {
         }
         drop(table);
         let ids = ids.to_vec();
-        Ok(Tensor::from_op(out, "gather_rows", vec![self.clone()], move |g, _| {
-            let mut grad = ArrayD::<f32>::zeros(IxDyn(&[vocab, dim]));
-            for (row, &id) in ids.iter().enumerate() {
-                let mut dst = grad.index_axis_mut(Axis(0), id);
-                dst += &g.index_axis(Axis(0), row);
-            }
-            Ok(vec![Some(grad)])
-        }))
+        Ok(Tensor::from_op(
+            out,
+            "gather_rows",
+            vec![self.clone()],
+            move |g, _| {
+                let mut grad = ArrayD::<f32>::zeros(IxDyn(&[vocab, dim]));
+                for (row, &id) in ids.iter().enumerate() {
+                    let mut dst = grad.index_axis_mut(Axis(0), id);
+                    dst += &g.index_axis(Axis(0), row);
+                }
+                Ok(vec![Some(grad)])
+            },
+        ))
     }
 
     /// Image batch `[B, C, H, W]` to patch rows `[B, (H/p)·(W/p), C·p·p]`, patches in row-major
@@ -202,7 +225,9 @@ impl Tensor {
             return Err(TensorError::InvalidShape {
                 op: "patchify",
                 shape,
-                reason: format!("need [B, C, H, W] with H and W divisible by the patch size {patch}"),
+                reason: format!(
+                    "need [B, C, H, W] with H and W divisible by the patch size {patch}"
+                ),
             });
         }
         let (b, c, h, w) = (shape[0], shape[1], shape[2], shape[3]);
@@ -214,16 +239,21 @@ impl Tensor {
         let out = standard(x.permuted_axes(IxDyn(&[0, 2, 4, 1, 3, 5])))
             .into_shape_with_order(IxDyn(&[b, gh * gw, c * patch * patch]))
             .map_err(|e| TensorError::Autodiff(e.to_string()))?;
-        Ok(Tensor::from_op(out, "patchify", vec![self.clone()], move |g, _| {
-            let g6 = standard(g.clone())
-                .into_shape_with_order(IxDyn(&[b, gh, gw, c, patch, patch]))
-                .map_err(|e| TensorError::Autodiff(e.to_string()))?;
-            // inverse of (0, 2, 4, 1, 3, 5) is (0, 3, 1, 4, 2, 5)
-            let back = standard(g6.permuted_axes(IxDyn(&[0, 3, 1, 4, 2, 5])))
-                .into_shape_with_order(IxDyn(&[b, c, h, w]))
-                .map_err(|e| TensorError::Autodiff(e.to_string()))?;
-            Ok(vec![Some(back)])
-        }))
+        Ok(Tensor::from_op(
+            out,
+            "patchify",
+            vec![self.clone()],
+            move |g, _| {
+                let g6 = standard(g.clone())
+                    .into_shape_with_order(IxDyn(&[b, gh, gw, c, patch, patch]))
+                    .map_err(|e| TensorError::Autodiff(e.to_string()))?;
+                // inverse of (0, 2, 4, 1, 3, 5) is (0, 3, 1, 4, 2, 5)
+                let back = standard(g6.permuted_axes(IxDyn(&[0, 3, 1, 4, 2, 5])))
+                    .into_shape_with_order(IxDyn(&[b, c, h, w]))
+                    .map_err(|e| TensorError::Autodiff(e.to_string()))?;
+                Ok(vec![Some(back)])
+            },
+        ))
     }
 }
 
