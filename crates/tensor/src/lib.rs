@@ -14,6 +14,7 @@ pub use device::Device;
 pub use error::{Result, TensorError};
 pub mod autograd;
 pub mod ops;
+pub mod optim;
 mod tensor;
 
 pub use autograd::{is_grad_enabled, no_grad, NoGradGuard};
