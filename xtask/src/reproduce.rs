@@ -288,8 +288,8 @@ fn render(
             Status::Outcome(Outcome::NotImplemented { issue, planned }) => {
                 let _ = writeln!(
                     md,
-                    "**Not implemented yet** ({issue} adds it). No results are reported for this \
-                     section.\n\nPlanned content: {planned}."
+                    "**Not implemented yet** (added by {issue}). No results are reported for \
+                     this section.\n\nPlanned content: {planned}."
                 );
             }
             Status::Failed(error) => {
@@ -356,7 +356,7 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         eprintln!(
             "xtask reproduce: section `{}`: {}",
             section.id.name(),
-            status_line(&status)
+            status_line(&status).replace("**", "")
         );
         statuses.push((section, status));
     }
