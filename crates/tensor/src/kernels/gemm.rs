@@ -1,0 +1,598 @@
+//! f32 GEMM on ndarray views through faer's matmul (`faer::linalg::matmul::matmul`).
+//!
+//! * [`matmul`]: `op(a)·op(b)` into a fresh array.
+//! * [`matmul_into`]: `c = beta·c + alpha·op(a)·op(b)` in place (autodiff accumulates gradients with
+//!   it, without temporaries).
+//! * [`batched_matmul`]: the same over a leading batch axis of equal length in `a` and `b`.
+//!
+//! `op(x)` is `xᵀ` when the matching `trans_*` flag is set. Transposing costs nothing: the view's
+//! strides are swapped before being handed to faer. Views with arbitrary positive strides go to faer
+//! as they are; a view with a negative stride, or with no unit stride at all (e.g. `s![..;2, ..;2]`),
+//! is copied to standard layout first (rare; faer's packing would handle it, but slowly).
+//!
+//! **Batch × shared matrix.** For `a: [batch, m, k]` times one `b: [k, n]` shared by the batch, do
+//! not call [`batched_matmul`]: reshape `a` to `[batch·m, k]` (free for a standard-layout array),
+//! call [`matmul`] once (one large GEMM is much faster than `batch` small ones) and reshape the
+//! result back to `[batch, m, n]`. With `trans_a` the batch cannot be folded this way; a
+//! `[batch, k, m]ᵀ·[k, n]` product is rare enough to broadcast `b` (a stride-0 view) and call
+//! [`batched_matmul`].
+//!
+//! Preconditions (inner dimensions agree, output shape matches) are `debug_assert!`s only: the ops
+//! layer validates shapes and reports typed errors before calling in here.
+
+use std::mem::MaybeUninit;
+
+use faer::linalg::matmul::matmul as faer_matmul;
+use faer::{Accum, MatMut, MatRef, Par};
+use ndarray::{Array2, Array3, ArrayView2, ArrayView3, ArrayViewMut2, Axis, CowArray, Ix2};
+use rayon::prelude::*;
+
+/// Below this many multiply-adds per matrix, [`batched_matmul`] runs the batch items in parallel
+/// (each one sequential); above it, it runs them one after another, each with faer's own rayon
+/// parallelism. Chosen by measurement on the attention shapes of a ViT (65×64×65 ≈ 2.7·10⁵).
+const BATCH_PAR_MAX_MNK: usize = 96 * 96 * 96;
+
+/// Shape of `op(x)`.
+#[inline]
+fn op_dims(x: &ArrayView2<'_, f32>, trans: bool) -> (usize, usize) {
+    let (r, c) = x.dim();
+    if trans {
+        (c, r)
+    } else {
+        (r, c)
+    }
+}
+
+/// Whether faer can take this view directly: no negative stride, and a unit stride on at least one
+/// axis. Axes of length ≤ 1 have meaningless strides and are ignored.
+#[inline]
+fn gemm_friendly(dim: (usize, usize), strides: &[isize]) -> bool {
+    let (r, c) = dim;
+    let (rs, cs) = (strides[0], strides[1]);
+    if (r > 1 && rs < 0) || (c > 1 && cs < 0) {
+        return false;
+    }
+    r <= 1 || c <= 1 || rs == 1 || cs == 1
+}
+
+/// Strides to give faer: a length-≤1 axis gets a harmless stride that keeps the other axis' layout
+/// recognisable (row- or column-major) for faer's fast paths.
+#[inline]
+fn faer_strides(dim: (usize, usize), strides: &[isize]) -> (isize, isize) {
+    let (r, c) = dim;
+    let (mut rs, mut cs) = (strides[0], strides[1]);
+    if r <= 1 {
+        rs = if cs == 1 { c.max(1) as isize } else { 1 };
+    }
+    if c <= 1 {
+        cs = if rs == 1 { r.max(1) as isize } else { 1 };
+    }
+    (rs, cs)
+}
+
+/// Copy `x` to standard layout when faer should not read it as it is.
+#[inline]
+fn friendly(x: ArrayView2<'_, f32>) -> CowArray<'_, f32, Ix2> {
+    if gemm_friendly(x.dim(), x.strides()) {
+        CowArray::from(x)
+    } else {
+        CowArray::from(x.as_standard_layout().into_owned())
+    }
+}
+
+/// A faer view of `op(x)`. `x` must be [`gemm_friendly`].
+#[inline]
+fn faer_ref<'a>(x: &'a ArrayView2<'_, f32>, trans: bool) -> MatRef<'a, f32> {
+    let dim = x.dim();
+    let (rs, cs) = faer_strides(dim, x.strides());
+    // SAFETY: the pointer, dimensions and strides describe exactly the elements of the view `x`,
+    // which outlives the returned reference.
+    let m = unsafe { MatRef::from_raw_parts(x.as_ptr(), dim.0, dim.1, rs, cs) };
+    if trans {
+        m.transpose()
+    } else {
+        m
+    }
+}
+
+/// `c ← [c +] alpha·op(a)·op(b)` with faer, `c` given by raw parts (it may be uninitialised when
+/// `accum` is `Replace`: faer then never reads it).
+///
+/// # Safety
+/// `c_ptr` with `dim`/`strides` must describe a writable matrix region with no other live
+/// references, and `a`/`b` must be [`gemm_friendly`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn faer_gemm(
+    c_ptr: *mut f32,
+    c_dim: (usize, usize),
+    c_strides: &[isize],
+    a: &ArrayView2<'_, f32>,
+    b: &ArrayView2<'_, f32>,
+    trans_a: bool,
+    trans_b: bool,
+    alpha: f32,
+    accum: Accum,
+    par: Par,
+) {
+    let (rs, cs) = faer_strides(c_dim, c_strides);
+    let c = MatMut::from_raw_parts_mut(c_ptr, c_dim.0, c_dim.1, rs, cs);
+    faer_matmul(
+        c,
+        accum,
+        faer_ref(a, trans_a),
+        faer_ref(b, trans_b),
+        alpha,
+        par,
+    );
+}
+
+/// faer's parallelism for a top-level (not nested in rayon) call: all rayon threads.
+#[inline]
+fn top_par() -> Par {
+    if rayon::current_num_threads() > 1 {
+        Par::rayon(0)
+    } else {
+        Par::Seq
+    }
+}
+
+/// `op(a)·op(b)` where `op(x) = xᵀ` when the matching flag is set.
+///
+/// Shapes: `op(a)` is `m×k`, `op(b)` is `k×n`, the result `m×n` in standard layout. Any of `m`, `n`,
+/// `k` may be 0 (`k = 0` gives zeros).
+pub fn matmul(
+    a: ArrayView2<'_, f32>,
+    b: ArrayView2<'_, f32>,
+    trans_a: bool,
+    trans_b: bool,
+) -> Array2<f32> {
+    let (m, k) = op_dims(&a, trans_a);
+    let (k2, n) = op_dims(&b, trans_b);
+    debug_assert_eq!(
+        k, k2,
+        "matmul: inner dimensions differ ({m}×{k} · {k2}×{n})"
+    );
+    let a = friendly(a);
+    let b = friendly(b);
+    let mut c = Array2::<f32>::uninit((m, n));
+    // SAFETY: `c` is a fresh standard-layout array; with `Accum::Replace` faer writes every element
+    // (fills zeros when k = 0) and never reads the uninitialised ones.
+    unsafe {
+        let strides = c.strides().to_vec();
+        faer_gemm(
+            c.as_mut_ptr() as *mut f32,
+            (m, n),
+            &strides,
+            &a.view(),
+            &b.view(),
+            trans_a,
+            trans_b,
+            1.0,
+            Accum::Replace,
+            top_par(),
+        );
+        c.assume_init()
+    }
+}
+
+/// `c ← beta·c + alpha·op(a)·op(b)`, in place.
+///
+/// `beta = 0` overwrites `c` without reading it (NaNs in `c` do not propagate, as in BLAS);
+/// `beta = 1` accumulates (the autodiff gradient case) with no temporary. `c` may have any strides;
+/// a negative or fully non-unit-strided `c` goes through a temporary.
+pub fn matmul_into(
+    mut c: ArrayViewMut2<'_, f32>,
+    a: ArrayView2<'_, f32>,
+    b: ArrayView2<'_, f32>,
+    trans_a: bool,
+    trans_b: bool,
+    alpha: f32,
+    beta: f32,
+) {
+    let (m, k) = op_dims(&a, trans_a);
+    let (k2, n) = op_dims(&b, trans_b);
+    debug_assert_eq!(
+        k, k2,
+        "matmul_into: inner dimensions differ ({m}×{k} · {k2}×{n})"
+    );
+    debug_assert_eq!(c.dim(), (m, n), "matmul_into: output shape");
+    if !gemm_friendly(c.dim(), c.strides()) {
+        let mut t = matmul(a, b, trans_a, trans_b);
+        if alpha != 1.0 {
+            t.mapv_inplace(|v| alpha * v);
+        }
+        if beta == 0.0 {
+            c.assign(&t);
+        } else {
+            c.zip_mut_with(&t, |ci, &ti| *ci = beta * *ci + ti);
+        }
+        return;
+    }
+    let accum = if beta == 0.0 {
+        Accum::Replace
+    } else {
+        if beta != 1.0 {
+            c.mapv_inplace(|v| beta * v);
+        }
+        Accum::Add
+    };
+    let a = friendly(a);
+    let b = friendly(b);
+    let dim = c.dim();
+    let strides = c.strides().to_vec();
+    // SAFETY: `c` is an exclusive view whose pointer, shape and strides we pass unchanged.
+    unsafe {
+        faer_gemm(
+            c.as_mut_ptr(),
+            dim,
+            &strides,
+            &a.view(),
+            &b.view(),
+            trans_a,
+            trans_b,
+            alpha,
+            accum,
+            top_par(),
+        );
+    }
+}
+
+/// Batched `op(a[i])·op(b[i])` for every `i` of the leading axis (equal lengths in `a` and `b`).
+///
+/// Small matrices (the attention products of a ViT, e.g. 384 × 65×64·64×65) run the batch items in
+/// parallel over rayon, each product sequential; large ones run one after another with faer's own
+/// parallelism. For one `b` shared by the whole batch, see the module docs (reshape and call
+/// [`matmul`]).
+pub fn batched_matmul(
+    a: ArrayView3<'_, f32>,
+    b: ArrayView3<'_, f32>,
+    trans_a: bool,
+    trans_b: bool,
+) -> Array3<f32> {
+    let batch = a.len_of(Axis(0));
+    debug_assert_eq!(
+        batch,
+        b.len_of(Axis(0)),
+        "batched_matmul: batch sizes differ"
+    );
+    let (_, ar, ac) = a.dim();
+    let (m, k) = if trans_a { (ac, ar) } else { (ar, ac) };
+    let (_, br, bc) = b.dim();
+    let (k2, n) = if trans_b { (bc, br) } else { (br, bc) };
+    debug_assert_eq!(
+        k, k2,
+        "batched_matmul: inner dimensions differ ({m}×{k} · {k2}×{n})"
+    );
+
+    let mut c = Array3::<f32>::uninit((batch, m, n));
+    let one = |ci: ndarray::ArrayViewMut2<'_, MaybeUninit<f32>>,
+               ai: ArrayView2<'_, f32>,
+               bi: ArrayView2<'_, f32>,
+               par: Par| {
+        let ai = friendly(ai);
+        let bi = friendly(bi);
+        let mut ci = ci;
+        let dim = ci.dim();
+        let strides = ci.strides().to_vec();
+        // SAFETY: `ci` is an exclusive standard-layout slice of the fresh output; with
+        // `Accum::Replace` faer writes all of it without reading.
+        unsafe {
+            faer_gemm(
+                ci.as_mut_ptr() as *mut f32,
+                dim,
+                &strides,
+                &ai.view(),
+                &bi.view(),
+                trans_a,
+                trans_b,
+                1.0,
+                Accum::Replace,
+                par,
+            );
+        }
+    };
+    let mnk = m.saturating_mul(n).saturating_mul(k);
+    if mnk <= BATCH_PAR_MAX_MNK && rayon::current_num_threads() > 1 && batch > 1 {
+        c.axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .zip(a.axis_iter(Axis(0)).into_par_iter())
+            .zip(b.axis_iter(Axis(0)).into_par_iter())
+            .with_min_len(batch_min_len(mnk))
+            .for_each(|((ci, ai), bi)| one(ci, ai, bi, Par::Seq));
+    } else {
+        let par = top_par();
+        for ((ci, ai), bi) in c
+            .axis_iter_mut(Axis(0))
+            .zip(a.axis_iter(Axis(0)))
+            .zip(b.axis_iter(Axis(0)))
+        {
+            one(ci, ai, bi, par);
+        }
+    }
+    // SAFETY: every batch item was fully written above (faer `Replace` writes zeros when k = 0).
+    unsafe { c.assume_init() }
+}
+
+/// Batch items per rayon task so that a task does at least ~2·10⁵ multiply-adds.
+#[inline]
+fn batch_min_len(mnk: usize) -> usize {
+    (200_000 / mnk.max(1)).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{s, Array2, Array3};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    fn rand2(rng: &mut ChaCha8Rng, r: usize, c: usize) -> Array2<f32> {
+        Array2::from_shape_fn((r, c), |_| rng.gen_range(-1.0f32..1.0))
+    }
+
+    /// f64 reference of `beta·c + alpha·op(a)·op(b)`.
+    fn reference(
+        c: Option<&Array2<f32>>,
+        a: ArrayView2<'_, f32>,
+        b: ArrayView2<'_, f32>,
+        ta: bool,
+        tb: bool,
+        alpha: f64,
+        beta: f64,
+    ) -> Array2<f64> {
+        let a = if ta { a.t() } else { a.view() };
+        let b = if tb { b.t() } else { b.view() };
+        let (m, k) = a.dim();
+        let n = b.ncols();
+        Array2::from_shape_fn((m, n), |(i, j)| {
+            let mut s = 0.0f64;
+            for p in 0..k {
+                s += a[(i, p)] as f64 * b[(p, j)] as f64;
+            }
+            let base = c.map_or(0.0, |c| beta * c[(i, j)] as f64);
+            base + alpha * s
+        })
+    }
+
+    fn assert_close(got: &Array2<f32>, want: &Array2<f64>, k: usize) {
+        assert_eq!(got.dim(), want.dim());
+        let tol = 1e-5 * (k as f64).sqrt().max(1.0) + 1e-6;
+        for (g, w) in got.iter().zip(want.iter()) {
+            assert!(
+                (*g as f64 - w).abs() <= tol * (1.0 + w.abs()),
+                "got {g}, want {w} (k = {k})"
+            );
+        }
+    }
+
+    #[test]
+    fn matmul_random_shapes_and_transposes() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let dims = [0usize, 1, 2, 3, 7, 16, 17, 33, 64, 100];
+        for _ in 0..120 {
+            let m = dims[rng.gen_range(0..dims.len())];
+            let n = dims[rng.gen_range(0..dims.len())];
+            let k = dims[rng.gen_range(0..dims.len())];
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let a = if ta {
+                    rand2(&mut rng, k, m)
+                } else {
+                    rand2(&mut rng, m, k)
+                };
+                let b = if tb {
+                    rand2(&mut rng, n, k)
+                } else {
+                    rand2(&mut rng, k, n)
+                };
+                let got = matmul(a.view(), b.view(), ta, tb);
+                assert_close(
+                    &got,
+                    &reference(None, a.view(), b.view(), ta, tb, 1.0, 0.0),
+                    k,
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn matmul_large_parallel_path() {
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let a = rand2(&mut rng, 300, 257);
+        let b = rand2(&mut rng, 190, 257);
+        let got = matmul(a.view(), b.view(), false, true);
+        assert_close(
+            &got,
+            &reference(None, a.view(), b.view(), false, true, 1.0, 0.0),
+            257,
+        );
+    }
+
+    #[test]
+    fn matmul_vectors_and_empty() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        // 1×k · k×1, k×1 · 1×k (outer product), 1×k · k×n, m×k · k×1.
+        for (m, k, n) in [
+            (1, 50, 1),
+            (40, 1, 30),
+            (1, 64, 70),
+            (70, 64, 1),
+            (0, 5, 3),
+            (3, 0, 4),
+            (3, 5, 0),
+        ] {
+            let a = rand2(&mut rng, m, k);
+            let b = rand2(&mut rng, k, n);
+            let got = matmul(a.view(), b.view(), false, false);
+            assert_close(
+                &got,
+                &reference(None, a.view(), b.view(), false, false, 1.0, 0.0),
+                k,
+            );
+            if k == 0 {
+                assert!(got.iter().all(|&v| v == 0.0));
+            }
+        }
+    }
+
+    #[test]
+    fn matmul_non_contiguous_and_negative_strides() {
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        let big_a = rand2(&mut rng, 60, 80);
+        let big_b = rand2(&mut rng, 90, 70);
+        let views_a = [
+            big_a.slice(s![..30, ..40]),     // sub-block, row stride ≠ ncols
+            big_a.slice(s![..;2, ..40]),     // stepped rows
+            big_a.slice(s![..30;-1, ..40]),  // negative row stride
+            big_a.slice(s![..60;2, ..80;2]), // no unit stride at all
+            big_a.slice(s![..30, ..40;-1]),  // negative column stride
+        ];
+        let views_b = [
+            big_b.slice(s![..40, ..33]),
+            big_b.slice(s![..80;2, ..33]),
+            big_b.slice(s![..40;-1, ..33;-1]),
+            big_b.slice(s![..40, ..66;2]),
+        ];
+        for a in &views_a {
+            for b in &views_b {
+                let k = a.ncols();
+                let b = b.slice(s![..k, ..]);
+                let got = matmul(a.view(), b.view(), false, false);
+                assert_close(
+                    &got,
+                    &reference(None, a.view(), b.view(), false, false, 1.0, 0.0),
+                    k,
+                );
+                // Same data, transposed views: op(aᵀ)ᵀ.
+                let at = a.t();
+                let bt = b.t();
+                let got_t = matmul(at.view(), bt.view(), true, true);
+                assert_close(
+                    &got_t,
+                    &reference(None, a.view(), b.view(), false, false, 1.0, 0.0),
+                    k,
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn matmul_into_alpha_beta() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        for (alpha, beta) in [
+            (1.0f32, 0.0f32),
+            (1.0, 1.0),
+            (0.5, -2.0),
+            (-1.5, 1.0),
+            (2.0, 0.25),
+        ] {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let (m, k, n) = (37, 53, 29);
+                let a = if ta {
+                    rand2(&mut rng, k, m)
+                } else {
+                    rand2(&mut rng, m, k)
+                };
+                let b = if tb {
+                    rand2(&mut rng, n, k)
+                } else {
+                    rand2(&mut rng, k, n)
+                };
+                let c0 = rand2(&mut rng, m, n);
+                let want = reference(
+                    Some(&c0),
+                    a.view(),
+                    b.view(),
+                    ta,
+                    tb,
+                    alpha as f64,
+                    beta as f64,
+                );
+                let mut c = c0.clone();
+                matmul_into(c.view_mut(), a.view(), b.view(), ta, tb, alpha, beta);
+                assert_close(&c, &want, k);
+                // Into a non-contiguous (stepped) and a negatively strided output view.
+                let mut big = Array2::<f32>::zeros((2 * m, 2 * n));
+                big.slice_mut(s![..;2, ..;2]).assign(&c0);
+                matmul_into(
+                    big.slice_mut(s![..;2, ..;2]),
+                    a.view(),
+                    b.view(),
+                    ta,
+                    tb,
+                    alpha,
+                    beta,
+                );
+                assert_close(&big.slice(s![..;2, ..;2]).to_owned(), &want, k);
+                assert!(big.slice(s![1..;2, ..]).iter().all(|&v| v == 0.0));
+                let mut rev = c0.slice(s![..;-1, ..]).to_owned();
+                matmul_into(
+                    rev.slice_mut(s![..;-1, ..]),
+                    a.view(),
+                    b.view(),
+                    ta,
+                    tb,
+                    alpha,
+                    beta,
+                );
+                assert_close(&rev.slice(s![..;-1, ..]).to_owned(), &want, k);
+            }
+        }
+        // beta = 0 ignores NaNs already in c.
+        let a = rand2(&mut rng, 4, 3);
+        let b = rand2(&mut rng, 3, 5);
+        let mut c = Array2::from_elem((4, 5), f32::NAN);
+        matmul_into(c.view_mut(), a.view(), b.view(), false, false, 1.0, 0.0);
+        assert!(c.iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn batched_matches_per_item() {
+        let mut rng = ChaCha8Rng::seed_from_u64(6);
+        for (batch, m, k, n) in [
+            (7, 65, 64, 65),
+            (3, 150, 120, 130),
+            (0, 4, 4, 4),
+            (5, 1, 9, 1),
+            (4, 3, 0, 2),
+        ] {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let ad = if ta { (batch, k, m) } else { (batch, m, k) };
+                let bd = if tb { (batch, n, k) } else { (batch, k, n) };
+                let a = Array3::from_shape_fn(ad, |_| rng.gen_range(-1.0f32..1.0));
+                let b = Array3::from_shape_fn(bd, |_| rng.gen_range(-1.0f32..1.0));
+                let got = batched_matmul(a.view(), b.view(), ta, tb);
+                assert_eq!(got.dim(), (batch, m, n));
+                for i in 0..batch {
+                    let want = reference(
+                        None,
+                        a.index_axis(Axis(0), i),
+                        b.index_axis(Axis(0), i),
+                        ta,
+                        tb,
+                        1.0,
+                        0.0,
+                    );
+                    assert_close(&got.index_axis(Axis(0), i).to_owned(), &want, k);
+                }
+            }
+        }
+        // A non-contiguous batch (every other item, permuted axes) and a broadcast (stride-0) b.
+        let a = Array3::from_shape_fn((8, 20, 30), |_| rng.gen_range(-1.0f32..1.0));
+        let b2 = rand2(&mut rng, 20, 11);
+        let av = a.slice(s![..;2, .., ..]);
+        let bb = b2.broadcast((4, 20, 11)).unwrap();
+        let got = batched_matmul(av, bb, true, false);
+        for i in 0..4 {
+            let want = reference(
+                None,
+                av.index_axis(Axis(0), i),
+                b2.view(),
+                true,
+                false,
+                1.0,
+                0.0,
+            );
+            assert_close(&got.index_axis(Axis(0), i).to_owned(), &want, 20);
+        }
+    }
+}
