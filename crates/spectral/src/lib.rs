@@ -5,3 +5,60 @@
 //! the dynamics and smoothing metrics.
 //!
 //! **Layering:** stands alone on `faer`; it depends on none of the other `eigenformer-*` crates.
+//!
+//! ## Modules
+//!
+//! - [`linalg`]: eigenvalues/eigenvectors (deterministic order), symmetric EVD, SVD, sign-fixed QR
+//!   and solves on faer, ndarray in and out.
+//! - [`npy`]: `.npy` reading (`f32`/`f64` → `f64`) and writing.
+//! - [`spectrum`]: [`UpdateSpectrum`] — the `n·d` eigenvalues `μ_ij = 1 + a_i h_j` (C1), DC mode,
+//!   dominating pairs, [`Regime`] and [`LimitNotions`]; LayerNorm (C8), per-head (C9) and multi-head
+//!   variants.
+//! - [`metrics`]: smoothing measurements on token matrices (cosine, HC/DC, σ₂/σ₁, effective rank,
+//!   relative residual) and the asymmetry of H.
+//! - [`dynamics`]: simulation of deep stacks (single/multi-head, optional renormalisation, pre-LN).
+//! - [`construction`]: the spectral reparameterisation `H = V diag(λ) V⁻¹` (C10).
+//! - [`validate`]: input checks, including [`check_row_stochastic`].
+//! - [`error`]: the error type, [`SpectralError`].
+//!
+//! ## Example
+//!
+//! ```
+//! use eigenformer_spectral::{Regime, SpectrumOptions, UpdateSpectrum};
+//! use ndarray::array;
+//!
+//! let a = array![[0.7, 0.3], [0.4, 0.6]]; // row-stochastic attention
+//! let h = array![[0.5, 0.0], [0.0, 0.1]]; // positive spectrum: smoothing (C6)
+//! let s = UpdateSpectrum::from_matrices(a.view(), h.view(), &SpectrumOptions::default()).unwrap();
+//! assert_eq!(s.regime, Regime::Smoothing);
+//! assert!(s.limits.angle_convergence && s.limits.rank_collapse);
+//! ```
+
+pub mod construction;
+pub mod dynamics;
+pub mod error;
+pub mod linalg;
+pub mod metrics;
+pub mod npy;
+pub mod spectrum;
+pub mod validate;
+
+pub use construction::{
+    clipped_eigenvalues, general_h, low_rank_head_h, symmetric_h, ClipBounds, SpectrumSign,
+};
+pub use dynamics::{
+    layer_norm, simulate, DynamicsConfig, DynamicsHead, LayerNormParams, LayerRecord, Trajectory,
+};
+pub use error::{Result, SpectralError};
+pub use metrics::{
+    asymmetry, effective_rank, hc_dc_ratio, mean_pairwise_cosine, relative_residual, sigma_ratio,
+    smoothing_metrics, SmoothingMetrics,
+};
+pub use num_complex::Complex64;
+pub use spectrum::{
+    attention_spectrum, head_eigenvalues, layernorm_effective_h, multi_head_spectrum,
+    pre_ln_spectrum, AttentionSpectrum, HeadEigenvalues, HeadInput, HeadWeights, LimitNotions,
+    ModePair, MultiHeadMethod, MultiHeadSpectrum, PreLnSpectrum, Regime, SpectrumOptions,
+    UpdateSpectrum,
+};
+pub use validate::check_row_stochastic;

@@ -1,0 +1,854 @@
+//! The spectrum of the residual update `X ← X + A X H` and what it predicts (theory.md §1–§3).
+//!
+//! By C1 the `nd × nd` update matrix `I + Hᵀ ⊗ A` has the eigenvalues `μ_ij = 1 + a_i h_j`, so the
+//! whole analysis needs only the spectra of A (`n × n`) and H (`d × d`): `O(n³ + d³)` instead of
+//! `O(n³d³)`. [`UpdateSpectrum`] stores both spectra, identifies the DC mode of A, finds the
+//! dominating pair(s) of maximal `|μ_ij|` and classifies the [`Regime`] and the [`LimitNotions`].
+
+use ndarray::{Array2, ArrayView1, ArrayView2};
+use num_complex::Complex64;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, SpectralError};
+use crate::linalg::{eigen, eigenvalues, spectral_order};
+use crate::validate::{
+    check_finite1, check_matrix, check_row_stochastic_named, check_square, DEFAULT_STOCHASTIC_TOL,
+};
+
+/// What the dominating eigenvalue(s) of the update imply for deep stacks (theory.md §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Regime {
+    /// The DC mode strictly dominates and its `μ = 1 + h` is not real-negative: all tokens become
+    /// parallel (`"smoothing"`).
+    Smoothing,
+    /// The DC mode strictly dominates with every dominating `μ` real and negative (e.g. `h < −2`):
+    /// oversmoothing with a sign flip per layer (`"alternating-smoothing"`).
+    AlternatingSmoothing,
+    /// A non-DC (high-frequency) mode strictly dominates: tokens split into anti-aligned groups
+    /// (`"sharpening"`).
+    Sharpening,
+    /// The DC mode ties with a non-DC mode (non-generic; `"balanced"`).
+    Balanced,
+}
+
+/// Which limit notions hold for the generic initial state (theory.md §2 end and C7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitNotions {
+    /// Normalised X tends to rank 1 (σ₂/σ₁ → 0): the dominating set spans a single real A-mode.
+    pub rank_collapse: bool,
+    /// All pairwise token cosines tend to 1: the DC mode strictly dominates.
+    pub angle_convergence: bool,
+    /// Un-normalised token differences tend to 0 (C7): every non-DC `|μ_ij| < 1`.
+    pub input_convergence: bool,
+}
+
+/// One eigenvalue `μ = 1 + a h` of the update with the A- and H-modes it comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ModePair {
+    /// Index into [`UpdateSpectrum::a_eigenvalues`].
+    pub a_index: usize,
+    /// Index into [`UpdateSpectrum::h_eigenvalues`].
+    pub h_index: usize,
+    /// The eigenvalue of A.
+    pub a: Complex64,
+    /// The eigenvalue of H.
+    pub h: Complex64,
+    /// `μ = 1 + a h`.
+    pub mu: Complex64,
+    /// `|μ|`.
+    pub modulus: f64,
+    /// Whether `a` is the DC mode of A.
+    pub is_dc: bool,
+}
+
+/// Tolerances of the analysis.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SpectrumOptions {
+    /// Relative tolerance for ties of `|μ|`: pairs with `|μ| ≥ (1 − tie_rtol)·max|μ|` all dominate.
+    /// Also the margin of the strict `|μ| < 1` test of input convergence. Default `1e-9`.
+    pub tie_rtol: f64,
+    /// Tolerance of [`crate::validate::check_row_stochastic`]. Default `1e-5`.
+    pub stochastic_tol: f64,
+    /// Largest elementwise difference under which two heads' attention matrices count as shared
+    /// (exact multi-head analysis). Default `1e-12`.
+    pub shared_attention_tol: f64,
+}
+
+impl Default for SpectrumOptions {
+    fn default() -> Self {
+        Self {
+            tie_rtol: 1e-9,
+            stochastic_tol: DEFAULT_STOCHASTIC_TOL,
+            shared_attention_tol: 1e-12,
+        }
+    }
+}
+
+impl SpectrumOptions {
+    fn validate(&self) -> Result<()> {
+        for (name, v) in [
+            ("tie_rtol", self.tie_rtol),
+            ("stochastic_tol", self.stochastic_tol),
+            ("shared_attention_tol", self.shared_attention_tol),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(SpectralError::InvalidParameter {
+                    name,
+                    reason: format!("must be finite and non-negative, got {v}"),
+                });
+            }
+        }
+        if self.tie_rtol >= 1.0 {
+            return Err(SpectralError::InvalidParameter {
+                name: "tie_rtol",
+                reason: format!("must be < 1, got {}", self.tie_rtol),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The spectrum of an attention matrix with its DC mode identified.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttentionSpectrum {
+    /// Eigenvalues sorted by [`spectral_order`].
+    pub eigenvalues: Vec<Complex64>,
+    /// Index of the DC mode in `eigenvalues`.
+    pub dc_index: usize,
+    /// `|1ᵀv| / (√n ‖v‖)` of the DC eigenvector `v` (1 for an exactly constant eigenvector).
+    pub dc_constancy: f64,
+}
+
+/// Eigenvalues within this distance of 1 are DC candidates; among them the most constant eigenvector
+/// wins. For a row-stochastic A the eigenvalue 1 is exact up to rounding.
+const DC_CANDIDATE_TOL: f64 = 1e-6;
+
+/// Spectrum of a row-stochastic attention matrix and its DC mode.
+///
+/// The DC mode is the eigenvalue closest to 1 whose eigenvector is closest to constant: among the
+/// eigenvalues within `1e-6` of 1 (for a row-stochastic A, `A 1 = 1` guarantees at least one) the
+/// one with the most constant eigenvector; if rounding left none that close, the eigenvalue nearest
+/// to 1. The constancy is reported so that callers can flag a reducible A (repeated eigenvalue 1).
+pub fn attention_spectrum(
+    a: ArrayView2<'_, f64>,
+    stochastic_tol: f64,
+) -> Result<AttentionSpectrum> {
+    check_row_stochastic_named("a", a, stochastic_tol)?;
+    let n = a.nrows();
+    let e = eigen(a)?;
+    let constancy = |k: usize| {
+        let v = e.vectors.column(k);
+        let norm = v.iter().map(|z| z.norm_sqr()).sum::<f64>().sqrt();
+        if norm == 0.0 {
+            return 0.0;
+        }
+        let s: Complex64 = v.iter().sum();
+        s.norm() / ((n as f64).sqrt() * norm)
+    };
+    let candidates: Vec<usize> = (0..n)
+        .filter(|&k| (e.values[k] - 1.0).norm() <= DC_CANDIDATE_TOL)
+        .collect();
+    let dc_index = if candidates.is_empty() {
+        (0..n)
+            .min_by(|&i, &j| {
+                (e.values[i] - 1.0)
+                    .norm()
+                    .total_cmp(&(e.values[j] - 1.0).norm())
+            })
+            .unwrap_or(0)
+    } else {
+        candidates
+            .iter()
+            .copied()
+            .max_by(|&i, &j| constancy(i).total_cmp(&constancy(j)).then(j.cmp(&i)))
+            .unwrap_or(0)
+    };
+    Ok(AttentionSpectrum {
+        eigenvalues: e.values,
+        dc_index,
+        dc_constancy: constancy(dc_index),
+    })
+}
+
+/// The spectrum of the update `X ← X + A X H` and its interpretation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpdateSpectrum {
+    /// Eigenvalues of A sorted by [`spectral_order`].
+    pub a_eigenvalues: Vec<Complex64>,
+    /// Index of the DC mode in `a_eigenvalues`.
+    pub dc_index: usize,
+    /// Eigenvalues of H sorted by [`spectral_order`] (for a low-rank head: padded with zeros to d).
+    pub h_eigenvalues: Vec<Complex64>,
+    /// The relative tie tolerance used.
+    pub tie_rtol: f64,
+    /// `max_ij |μ_ij|`.
+    pub dominant_modulus: f64,
+    /// All pairs with `|μ| ≥ (1 − tie_rtol)·max|μ|`, sorted by descending `|μ|` (then by indices).
+    pub dominating: Vec<ModePair>,
+    /// The DC pair of largest modulus (`h` maximising `|1 + h|`).
+    pub best_dc: ModePair,
+    /// The non-DC pair of largest modulus (`None` when n = 1).
+    pub best_non_dc: Option<ModePair>,
+    /// Largest `|μ|` outside the dominating set (`None` if every pair dominates); the ratio
+    /// `runner_up_modulus / dominant_modulus` is the per-layer convergence factor towards the limit.
+    pub runner_up_modulus: Option<f64>,
+    /// The regime predicted for deep stacks.
+    pub regime: Regime,
+    /// The limit notions predicted to hold.
+    pub limits: LimitNotions,
+}
+
+impl UpdateSpectrum {
+    /// Analyses `X ← X + A X H` from the matrices: A (`n × n`, row-stochastic within
+    /// `opts.stochastic_tol`) and H (`d × d`).
+    pub fn from_matrices(
+        a: ArrayView2<'_, f64>,
+        h: ArrayView2<'_, f64>,
+        opts: &SpectrumOptions,
+    ) -> Result<Self> {
+        opts.validate()?;
+        check_square("h", h)?;
+        let att = attention_spectrum(a, opts.stochastic_tol)?;
+        let h_eigs = eigenvalues(h)?;
+        Self::from_eigenvalues(att.eigenvalues, att.dc_index, h_eigs, opts)
+    }
+
+    /// Analyses the update from precomputed spectra (any order; they are re-sorted by
+    /// [`spectral_order`] and `dc_index` is remapped accordingly).
+    pub fn from_eigenvalues(
+        a_eigenvalues: Vec<Complex64>,
+        dc_index: usize,
+        h_eigenvalues: Vec<Complex64>,
+        opts: &SpectrumOptions,
+    ) -> Result<Self> {
+        opts.validate()?;
+        if a_eigenvalues.is_empty() || dc_index >= a_eigenvalues.len() {
+            return Err(SpectralError::InvalidParameter {
+                name: "dc_index",
+                reason: format!(
+                    "{dc_index} out of range for {} A-eigenvalues",
+                    a_eigenvalues.len()
+                ),
+            });
+        }
+        if h_eigenvalues.is_empty() {
+            return Err(SpectralError::Shape {
+                arg: "h_eigenvalues",
+                got: vec![0],
+                expected: "at least one eigenvalue".into(),
+            });
+        }
+        for (arg, v) in [
+            ("a_eigenvalues", &a_eigenvalues),
+            ("h_eigenvalues", &h_eigenvalues),
+        ] {
+            if let Some(i) = v
+                .iter()
+                .position(|z| !(z.re.is_finite() && z.im.is_finite()))
+            {
+                return Err(SpectralError::NonFinite {
+                    arg,
+                    index: vec![i],
+                });
+            }
+        }
+        let dc_value = a_eigenvalues[dc_index];
+        let mut a_order: Vec<usize> = (0..a_eigenvalues.len()).collect();
+        a_order
+            .sort_by(|&i, &j| spectral_order(&a_eigenvalues[i], &a_eigenvalues[j]).then(i.cmp(&j)));
+        let dc_index = a_order.iter().position(|&k| k == dc_index).unwrap_or(0);
+        let a_sorted: Vec<Complex64> = a_order.iter().map(|&k| a_eigenvalues[k]).collect();
+        debug_assert_eq!(a_sorted[dc_index], dc_value);
+        let mut h_sorted = h_eigenvalues;
+        h_sorted.sort_by(spectral_order);
+        Ok(Self::classify(a_sorted, dc_index, h_sorted, opts.tie_rtol))
+    }
+
+    fn pair_of(a: &[Complex64], h: &[Complex64], dc: usize, i: usize, j: usize) -> ModePair {
+        let mu = Complex64::new(1.0, 0.0) + a[i] * h[j];
+        ModePair {
+            a_index: i,
+            h_index: j,
+            a: a[i],
+            h: h[j],
+            mu,
+            modulus: mu.norm(),
+            is_dc: i == dc,
+        }
+    }
+
+    fn classify(a: Vec<Complex64>, dc: usize, h: Vec<Complex64>, tie_rtol: f64) -> Self {
+        let (n, d) = (a.len(), h.len());
+        let pair = |i: usize, j: usize| Self::pair_of(&a, &h, dc, i, j);
+        let mut max_mod = 0.0_f64;
+        for i in 0..n {
+            for j in 0..d {
+                max_mod = max_mod.max(pair(i, j).modulus);
+            }
+        }
+        let threshold = max_mod * (1.0 - tie_rtol);
+        let mut dominating = Vec::new();
+        let mut runner_up: Option<f64> = None;
+        let mut best_dc = pair(dc, 0);
+        let mut best_non_dc: Option<ModePair> = None;
+        let mut max_non_dc = 0.0_f64;
+        for i in 0..n {
+            for j in 0..d {
+                let p = pair(i, j);
+                if p.modulus >= threshold {
+                    dominating.push(p);
+                } else {
+                    runner_up = Some(runner_up.map_or(p.modulus, |r: f64| r.max(p.modulus)));
+                }
+                if p.is_dc {
+                    if p.modulus > best_dc.modulus {
+                        best_dc = p;
+                    }
+                } else {
+                    max_non_dc = max_non_dc.max(p.modulus);
+                    if best_non_dc.is_none_or(|b| p.modulus > b.modulus) {
+                        best_non_dc = Some(p);
+                    }
+                }
+            }
+        }
+        dominating.sort_by(|p, q| {
+            q.modulus
+                .total_cmp(&p.modulus)
+                .then(p.a_index.cmp(&q.a_index))
+                .then(p.h_index.cmp(&q.h_index))
+        });
+        let has_dc = dominating.iter().any(|p| p.is_dc);
+        let has_non_dc = dominating.iter().any(|p| !p.is_dc);
+        let real_negative =
+            |p: &ModePair| p.mu.re < 0.0 && p.mu.im.abs() <= tie_rtol.max(1e-12) * p.modulus;
+        let regime = match (has_dc, has_non_dc) {
+            (true, true) => Regime::Balanced,
+            (false, _) => Regime::Sharpening,
+            (true, false) if dominating.iter().all(real_negative) => Regime::AlternatingSmoothing,
+            (true, false) => Regime::Smoothing,
+        };
+        let first_a = dominating[0].a_index;
+        let a_real = a[first_a].im.abs() <= 1e-12 * a[first_a].norm().max(1.0);
+        let limits = LimitNotions {
+            rank_collapse: a_real && dominating.iter().all(|p| p.a_index == first_a),
+            angle_convergence: has_dc && !has_non_dc,
+            input_convergence: n == 1 || max_non_dc < 1.0 - tie_rtol,
+        };
+        UpdateSpectrum {
+            a_eigenvalues: a,
+            dc_index: dc,
+            h_eigenvalues: h,
+            tie_rtol,
+            dominant_modulus: max_mod,
+            dominating,
+            best_dc,
+            best_non_dc,
+            runner_up_modulus: runner_up,
+            regime,
+            limits,
+        }
+    }
+
+    /// Number of tokens n (eigenvalues of A).
+    pub fn n(&self) -> usize {
+        self.a_eigenvalues.len()
+    }
+
+    /// Width d (eigenvalues of H).
+    pub fn d(&self) -> usize {
+        self.h_eigenvalues.len()
+    }
+
+    /// The pair `(i, j)`: `μ_ij = 1 + a_i h_j`. Panics if an index is out of range.
+    pub fn pair(&self, i: usize, j: usize) -> ModePair {
+        Self::pair_of(
+            &self.a_eigenvalues,
+            &self.h_eigenvalues,
+            self.dc_index,
+            i,
+            j,
+        )
+    }
+
+    /// All `n·d` pairs, A-index major.
+    pub fn pairs(&self) -> impl Iterator<Item = ModePair> + '_ {
+        (0..self.n()).flat_map(move |i| (0..self.d()).map(move |j| self.pair(i, j)))
+    }
+
+    /// All `n·d` eigenvalues of the update matrix `I + Hᵀ ⊗ A`, sorted by [`spectral_order`].
+    pub fn eigenvalues(&self) -> Vec<Complex64> {
+        let mut v: Vec<Complex64> = self.pairs().map(|p| p.mu).collect();
+        v.sort_by(spectral_order);
+        v
+    }
+
+    /// `runner_up_modulus / dominant_modulus` (0 when every pair dominates or the max is 0): how
+    /// fast the normalised state approaches its limit; near 1 means slow and fragile.
+    pub fn convergence_factor(&self) -> f64 {
+        match self.runner_up_modulus {
+            Some(r) if self.dominant_modulus > 0.0 => r / self.dominant_modulus,
+            _ => 0.0,
+        }
+    }
+}
+
+/// `diag(γ) H`: the matrix through which a pre-LN block `X + A·LN(X)·H` acts linearly (C8).
+///
+/// Why: LN(X) = Z diag(γ) + 1βᵀ with Z the per-token standardised X, so `A·LN(X)·H =
+/// A Z (diag(γ) H) + 1 (Hᵀβ)ᵀ` (using A1 = 1): the weights scale the rows of H and the bias only adds
+/// a DC term.
+pub fn layernorm_effective_h(
+    h: ArrayView2<'_, f64>,
+    gamma: ArrayView1<'_, f64>,
+) -> Result<Array2<f64>> {
+    let d = check_square("h", h)?;
+    check_finite1("gamma", gamma)?;
+    if gamma.len() != d {
+        return Err(SpectralError::Shape {
+            arg: "gamma",
+            got: vec![gamma.len()],
+            expected: format!("length {d} to match h"),
+        });
+    }
+    let mut out = h.to_owned();
+    for (mut row, g) in out.rows_mut().into_iter().zip(gamma.iter()) {
+        row.mapv_inplace(|v| v * g);
+    }
+    Ok(out)
+}
+
+/// Both spectra a pre-LN block needs reported (theory.md C8): of H and of `diag(γ) H`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreLnSpectrum {
+    /// Analysis with H alone (what the weights would do without LayerNorm).
+    pub plain: UpdateSpectrum,
+    /// Analysis with `diag(γ) H` (what the block does).
+    pub effective: UpdateSpectrum,
+    /// Number of negative LayerNorm weights (each flips the sign of a row of H).
+    pub negative_gamma: usize,
+}
+
+/// Analyses a pre-LN block `X + A·LN(X)·H` with LayerNorm weight γ: reports spec(H) and
+/// spec(diag(γ)H).
+pub fn pre_ln_spectrum(
+    a: ArrayView2<'_, f64>,
+    h: ArrayView2<'_, f64>,
+    gamma: ArrayView1<'_, f64>,
+    opts: &SpectrumOptions,
+) -> Result<PreLnSpectrum> {
+    let h_eff = layernorm_effective_h(h, gamma)?;
+    opts.validate()?;
+    let att = attention_spectrum(a, opts.stochastic_tol)?;
+    let plain = UpdateSpectrum::from_eigenvalues(
+        att.eigenvalues.clone(),
+        att.dc_index,
+        eigenvalues(h)?,
+        opts,
+    )?;
+    let effective = UpdateSpectrum::from_eigenvalues(
+        att.eigenvalues,
+        att.dc_index,
+        eigenvalues(h_eff.view())?,
+        opts,
+    )?;
+    Ok(PreLnSpectrum {
+        plain,
+        effective,
+        negative_gamma: gamma.iter().filter(|g| **g < 0.0).count(),
+    })
+}
+
+/// Eigenvalues of one head's `H_h = W_V^h W_O^h` computed on the small factor (C9).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeadEigenvalues {
+    /// Eigenvalues of `W_O^h W_V^h` (`d_h × d_h`), sorted.
+    pub small: Vec<Complex64>,
+    /// The full spectrum of the `d × d` matrix `W_V^h W_O^h`: `small` plus `d − d_h` zeros, sorted.
+    pub full: Vec<Complex64>,
+}
+
+fn check_head_factors(
+    w_v: ArrayView2<'_, f64>,
+    w_o: ArrayView2<'_, f64>,
+) -> Result<(usize, usize)> {
+    let (d, dh) = check_matrix("w_v", w_v)?;
+    check_matrix("w_o", w_o)?;
+    if w_o.dim() != (dh, d) {
+        return Err(SpectralError::Shape {
+            arg: "w_o",
+            got: vec![w_o.nrows(), w_o.ncols()],
+            expected: format!("[{dh}, {d}] (transpose shape of w_v)"),
+        });
+    }
+    Ok((d, dh))
+}
+
+/// Spectrum of `H_h = W_V^h W_O^h` (W_V^h: `d × d_h`, W_O^h: `d_h × d`) from the `d_h × d_h` product
+/// `W_O^h W_V^h`.
+///
+/// Why: the nonzero eigenvalues of `XY` and `YX` coincide (C9), so auditing a head costs `O(d_h³)`
+/// instead of `O(d³)`. When `d_h > d` the roles swap and the `d × d` product is used.
+pub fn head_eigenvalues(
+    w_v: ArrayView2<'_, f64>,
+    w_o: ArrayView2<'_, f64>,
+) -> Result<HeadEigenvalues> {
+    let (d, dh) = check_head_factors(w_v, w_o)?;
+    if dh <= d {
+        let small = eigenvalues(w_o.dot(&w_v).view())?;
+        let mut full = small.clone();
+        full.resize(d, Complex64::new(0.0, 0.0));
+        full.sort_by(spectral_order);
+        Ok(HeadEigenvalues { small, full })
+    } else {
+        let full = eigenvalues(w_v.dot(&w_o).view())?;
+        let mut small = full.clone();
+        small.resize(dh, Complex64::new(0.0, 0.0));
+        small.sort_by(spectral_order);
+        Ok(HeadEigenvalues { small, full })
+    }
+}
+
+/// How a head's value-output product is given.
+#[derive(Debug, Clone, Copy)]
+pub enum HeadWeights<'a> {
+    /// The full `d × d` matrix H.
+    Full(ArrayView2<'a, f64>),
+    /// The factors `W_V^h` (`d × d_h`) and `W_O^h` (`d_h × d`); spectra use the small product (C9).
+    Factored {
+        /// `W_V^h`, `d × d_h`.
+        w_v: ArrayView2<'a, f64>,
+        /// `W_O^h`, `d_h × d`.
+        w_o: ArrayView2<'a, f64>,
+    },
+}
+
+impl HeadWeights<'_> {
+    fn dense(&self) -> Result<Array2<f64>> {
+        match self {
+            HeadWeights::Full(h) => {
+                check_square("h", *h)?;
+                Ok(h.to_owned())
+            }
+            HeadWeights::Factored { w_v, w_o } => {
+                check_head_factors(*w_v, *w_o)?;
+                Ok(w_v.dot(w_o))
+            }
+        }
+    }
+
+    fn spectrum(&self, gamma: Option<ArrayView1<'_, f64>>) -> Result<Vec<Complex64>> {
+        match (self, gamma) {
+            (HeadWeights::Full(h), None) => eigenvalues(*h),
+            (HeadWeights::Factored { w_v, w_o }, None) => Ok(head_eigenvalues(*w_v, *w_o)?.full),
+            // diag(γ) W_V W_O = (diag(γ) W_V) W_O: still factored.
+            (HeadWeights::Factored { w_v, w_o }, Some(g)) => {
+                check_head_factors(*w_v, *w_o)?;
+                let h_rows = layernorm_scaled_rows(*w_v, g)?;
+                Ok(head_eigenvalues(h_rows.view(), *w_o)?.full)
+            }
+            (HeadWeights::Full(h), Some(g)) => eigenvalues(layernorm_effective_h(*h, g)?.view()),
+        }
+    }
+}
+
+fn layernorm_scaled_rows(
+    m: ArrayView2<'_, f64>,
+    gamma: ArrayView1<'_, f64>,
+) -> Result<Array2<f64>> {
+    check_finite1("gamma", gamma)?;
+    if gamma.len() != m.nrows() {
+        return Err(SpectralError::Shape {
+            arg: "gamma",
+            got: vec![gamma.len()],
+            expected: format!("length {} (the width d)", m.nrows()),
+        });
+    }
+    let mut out = m.to_owned();
+    for (mut row, g) in out.rows_mut().into_iter().zip(gamma.iter()) {
+        row.mapv_inplace(|v| v * g);
+    }
+    Ok(out)
+}
+
+/// One head of a multi-head layer `X + Σ_h A_h X H_h`.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadInput<'a> {
+    /// The head's attention matrix (`n × n`, row-stochastic).
+    pub a: ArrayView2<'a, f64>,
+    /// The head's value-output product.
+    pub weights: HeadWeights<'a>,
+}
+
+/// How a multi-head spectrum was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MultiHeadMethod {
+    /// All heads share A, so `Σ_h A X H_h = A X (Σ_h H_h)` and the combined analysis is exact
+    /// (`"shared-attention"`).
+    SharedAttention,
+    /// The heads have different A: each head is analysed as if it acted alone. This is a
+    /// **heuristic**; the true update `I + Σ_h H_hᵀ ⊗ A_h` has no Kronecker spectrum
+    /// (`"per-head-heuristic"`).
+    PerHeadHeuristic,
+}
+
+/// The spectral analysis of a multi-head layer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MultiHeadSpectrum {
+    /// How the result was obtained.
+    pub method: MultiHeadMethod,
+    /// `true` iff `combined` is the exact spectrum of the layer's update.
+    pub exact: bool,
+    /// The exact analysis with `Σ_h H_h` (only for [`MultiHeadMethod::SharedAttention`]).
+    pub combined: Option<UpdateSpectrum>,
+    /// Each head analysed alone (always present, in input order).
+    pub heads: Vec<UpdateSpectrum>,
+}
+
+/// Analyses `X + Σ_h A_h X H_h` (optionally with the pre-LN weight γ, i.e. every `H_h` replaced by
+/// `diag(γ) H_h`).
+///
+/// When all `A_h` agree within `opts.shared_attention_tol` the combined spectrum is exact; otherwise
+/// only per-head analyses are returned and the result is labelled
+/// [`MultiHeadMethod::PerHeadHeuristic`] with `exact = false`.
+pub fn multi_head_spectrum(
+    heads: &[HeadInput<'_>],
+    gamma: Option<ArrayView1<'_, f64>>,
+    opts: &SpectrumOptions,
+) -> Result<MultiHeadSpectrum> {
+    opts.validate()?;
+    let Some(first) = heads.first() else {
+        return Err(SpectralError::InvalidParameter {
+            name: "heads",
+            reason: "no heads given".into(),
+        });
+    };
+    let n = first.a.nrows();
+    let mut per_head = Vec::with_capacity(heads.len());
+    let mut atts = Vec::with_capacity(heads.len());
+    let mut width = None;
+    for head in heads {
+        if head.a.dim() != (n, n) {
+            return Err(SpectralError::Shape {
+                arg: "a",
+                got: vec![head.a.nrows(), head.a.ncols()],
+                expected: format!("[{n}, {n}] like the first head"),
+            });
+        }
+        let att = attention_spectrum(head.a, opts.stochastic_tol)?;
+        let h_eigs = head.weights.spectrum(gamma)?;
+        if *width.get_or_insert(h_eigs.len()) != h_eigs.len() {
+            return Err(SpectralError::Shape {
+                arg: "weights",
+                got: vec![h_eigs.len()],
+                expected: format!("width {} like the first head", width.unwrap_or(0)),
+            });
+        }
+        per_head.push(UpdateSpectrum::from_eigenvalues(
+            att.eigenvalues.clone(),
+            att.dc_index,
+            h_eigs,
+            opts,
+        )?);
+        atts.push(att);
+    }
+    let shared = heads.iter().all(|hd| {
+        hd.a.iter()
+            .zip(first.a.iter())
+            .all(|(x, y)| (x - y).abs() <= opts.shared_attention_tol)
+    });
+    if !shared {
+        return Ok(MultiHeadSpectrum {
+            method: MultiHeadMethod::PerHeadHeuristic,
+            exact: false,
+            combined: None,
+            heads: per_head,
+        });
+    }
+    let mut sum = first.weights.dense()?;
+    for hd in &heads[1..] {
+        sum += &hd.weights.dense()?;
+    }
+    let sum = match gamma {
+        Some(g) => layernorm_effective_h(sum.view(), g)?,
+        None => sum,
+    };
+    let att = &atts[0];
+    let combined = UpdateSpectrum::from_eigenvalues(
+        att.eigenvalues.clone(),
+        att.dc_index,
+        eigenvalues(sum.view())?,
+        opts,
+    )?;
+    Ok(MultiHeadSpectrum {
+        method: MultiHeadMethod::SharedAttention,
+        exact: true,
+        combined: Some(combined),
+        heads: per_head,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    fn c(re: f64) -> Complex64 {
+        Complex64::new(re, 0.0)
+    }
+
+    #[test]
+    fn regimes_from_real_spectra() {
+        let opts = SpectrumOptions::default();
+        let a = vec![c(1.0), c(0.3), c(-0.5)];
+        let s =
+            UpdateSpectrum::from_eigenvalues(a.clone(), 0, vec![c(0.5), c(0.2)], &opts).unwrap();
+        assert_eq!(s.regime, Regime::Smoothing);
+        assert_eq!(s.dominating.len(), 1);
+        assert!((s.dominant_modulus - 1.5).abs() < 1e-15);
+        assert!(
+            s.limits.rank_collapse && s.limits.angle_convergence && !s.limits.input_convergence
+        );
+        let s = UpdateSpectrum::from_eigenvalues(a.clone(), 0, vec![c(-0.5)], &opts).unwrap();
+        assert_eq!(s.regime, Regime::Sharpening);
+        // |1 + (-0.5)(-0.5)| = 1.25 > 1: token differences grow.
+        assert!(
+            s.limits.rank_collapse && !s.limits.angle_convergence && !s.limits.input_convergence
+        );
+        let s = UpdateSpectrum::from_eigenvalues(vec![c(1.0), c(0.3)], 0, vec![c(-0.5)], &opts)
+            .unwrap();
+        assert_eq!(s.regime, Regime::Sharpening);
+        assert!(s.limits.input_convergence);
+        // a = -0.5 gives |1 + 1.5| = 2.5 > |1 - 3| = 2: still sharpening.
+        let s = UpdateSpectrum::from_eigenvalues(a.clone(), 0, vec![c(-3.0)], &opts).unwrap();
+        assert_eq!(s.regime, Regime::Sharpening);
+        let a2 = vec![c(1.0), c(0.3), c(-0.2)];
+        let s = UpdateSpectrum::from_eigenvalues(a2, 0, vec![c(-3.0)], &opts).unwrap();
+        assert_eq!(s.regime, Regime::AlternatingSmoothing);
+        assert!(s.limits.angle_convergence && s.limits.rank_collapse);
+        let s = UpdateSpectrum::from_eigenvalues(a, 0, vec![c(0.0)], &opts).unwrap();
+        assert_eq!(s.regime, Regime::Balanced);
+        assert!(!s.limits.rank_collapse && !s.limits.input_convergence);
+    }
+
+    #[test]
+    fn dc_index_is_remapped_after_sorting() {
+        let opts = SpectrumOptions::default();
+        let a = vec![c(0.2), c(-0.9), c(1.0)];
+        let s = UpdateSpectrum::from_eigenvalues(a, 2, vec![c(0.1)], &opts).unwrap();
+        assert_eq!(s.dc_index, 0);
+        assert_eq!(s.a_eigenvalues[0], c(1.0));
+        assert!(UpdateSpectrum::from_eigenvalues(vec![c(1.0)], 3, vec![c(0.1)], &opts).is_err());
+    }
+
+    #[test]
+    fn complex_a_pair_does_not_collapse_rank() {
+        let opts = SpectrumOptions::default();
+        let a = vec![
+            c(1.0),
+            Complex64::new(-0.4, 0.5),
+            Complex64::new(-0.4, -0.5),
+        ];
+        let s = UpdateSpectrum::from_eigenvalues(a, 0, vec![c(-1.0)], &opts).unwrap();
+        assert_eq!(s.regime, Regime::Sharpening);
+        assert_eq!(s.dominating.len(), 2);
+        assert!(!s.limits.rank_collapse);
+    }
+
+    #[test]
+    fn from_matrices_finds_dc_and_validates() {
+        let a = array![[0.5, 0.3, 0.2], [0.1, 0.8, 0.1], [0.3, 0.3, 0.4]];
+        let h = array![[0.2, 0.1], [0.0, 0.4]];
+        let s =
+            UpdateSpectrum::from_matrices(a.view(), h.view(), &SpectrumOptions::default()).unwrap();
+        assert!((s.a_eigenvalues[s.dc_index] - 1.0).norm() < 1e-12);
+        assert_eq!(s.eigenvalues().len(), 6);
+        assert_eq!(s.regime, Regime::Smoothing);
+        let att = attention_spectrum(a.view(), 1e-9).unwrap();
+        assert!((att.dc_constancy - 1.0).abs() < 1e-12);
+        let bad = array![[0.5, 0.6], [0.5, 0.5]];
+        let r = UpdateSpectrum::from_matrices(bad.view(), h.view(), &SpectrumOptions::default());
+        assert!(matches!(r, Err(SpectralError::NotRowStochastic { .. })));
+        let r = UpdateSpectrum::from_matrices(
+            a.view(),
+            a.slice(ndarray::s![.., 0..2]),
+            &SpectrumOptions::default(),
+        );
+        assert!(matches!(r, Err(SpectralError::Shape { arg: "h", .. })));
+    }
+
+    #[test]
+    fn layernorm_and_heads() {
+        let a = array![[0.6, 0.4], [0.3, 0.7]];
+        let h = array![[0.5, 0.1], [0.0, 0.2]];
+        let g = array![-1.0, -1.0];
+        let p = pre_ln_spectrum(a.view(), h.view(), g.view(), &SpectrumOptions::default()).unwrap();
+        assert_eq!(p.plain.regime, Regime::Smoothing);
+        assert_eq!(p.effective.regime, Regime::Sharpening);
+        assert_eq!(p.negative_gamma, 2);
+
+        let wv = array![[1.0], [2.0], [0.5]];
+        let wo = array![[0.3, -0.1, 0.2]];
+        let he = head_eigenvalues(wv.view(), wo.view()).unwrap();
+        assert_eq!(he.small.len(), 1);
+        assert_eq!(he.full.len(), 3);
+        assert!((he.small[0] - c(0.3 - 0.2 + 0.1)).norm() < 1e-12);
+        assert!(head_eigenvalues(wv.view(), wv.view()).is_err());
+
+        let a2 = array![[0.5, 0.5], [0.5, 0.5]];
+        let heads = [
+            HeadInput {
+                a: a.view(),
+                weights: HeadWeights::Full(h.view()),
+            },
+            HeadInput {
+                a: a.view(),
+                weights: HeadWeights::Full(h.view()),
+            },
+        ];
+        let m = multi_head_spectrum(&heads, None, &SpectrumOptions::default()).unwrap();
+        assert!(m.exact && m.method == MultiHeadMethod::SharedAttention);
+        let comb = m.combined.unwrap();
+        assert!((comb.h_eigenvalues[0] - c(1.0)).norm() < 1e-12);
+        let heads2 = [
+            heads[0],
+            HeadInput {
+                a: a2.view(),
+                weights: HeadWeights::Full(h.view()),
+            },
+        ];
+        let m2 = multi_head_spectrum(&heads2, None, &SpectrumOptions::default()).unwrap();
+        assert!(
+            !m2.exact && m2.method == MultiHeadMethod::PerHeadHeuristic && m2.combined.is_none()
+        );
+        assert_eq!(m2.heads.len(), 2);
+    }
+
+    #[test]
+    fn serde_names() {
+        let names: Vec<String> = [
+            Regime::Smoothing,
+            Regime::AlternatingSmoothing,
+            Regime::Sharpening,
+            Regime::Balanced,
+        ]
+        .iter()
+        .map(|r| serde_json::to_string(r).unwrap())
+        .collect();
+        assert_eq!(
+            names,
+            [
+                "\"smoothing\"",
+                "\"alternating-smoothing\"",
+                "\"sharpening\"",
+                "\"balanced\""
+            ]
+        );
+        assert_eq!(
+            serde_json::to_string(&MultiHeadMethod::PerHeadHeuristic).unwrap(),
+            "\"per-head-heuristic\""
+        );
+    }
+}
