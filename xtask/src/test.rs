@@ -8,7 +8,7 @@
 //! The main runner goes last so that the output ends with its summary line. Extra arguments are
 //! passed to the main runner; package selections (`-p NAME`) also restrict the doctests.
 
-use crate::util::{cargo, run_command};
+use crate::util::{cargo, command_stdout, run_command};
 use anyhow::{bail, Result};
 use std::process::{Command, Stdio};
 
@@ -57,6 +57,28 @@ fn package_args(args: &[String]) -> Vec<String> {
         }
     }
     out
+}
+
+/// Names of the workspace packages that have a library target (the only ones with doctests).
+fn library_packages() -> Result<std::collections::BTreeSet<String>> {
+    let json = command_stdout(cargo().args(["metadata", "--format-version", "1", "--no-deps"]))?;
+    let meta: serde_json::Value = serde_json::from_str(&json)?;
+    let mut names = std::collections::BTreeSet::new();
+    for pkg in meta["packages"].as_array().into_iter().flatten() {
+        let has_lib = pkg["targets"].as_array().into_iter().flatten().any(|t| {
+            t["kind"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|k| matches!(k.as_str(), Some("lib" | "rlib" | "dylib" | "proc-macro")))
+        });
+        if has_lib {
+            if let Some(name) = pkg["name"].as_str() {
+                names.insert(name.to_string());
+            }
+        }
+    }
+    Ok(names)
 }
 
 /// The commands to run, in order, for `runner` and the user's extra `args`.
@@ -108,7 +130,30 @@ pub fn run(args: &TestArgs) -> Result<()> {
         }
         Runner::CargoTest
     };
-    let commands = plan(runner, !args.no_doc, &args.args);
+    let mut commands = plan(runner, !args.no_doc, &args.args);
+    if runner == Runner::Nextest && commands.len() == 2 {
+        // `cargo test --doc -p NAME` fails for a package without a library (e.g. xtask): drop those.
+        let libs = library_packages()?;
+        let doc = &mut commands[0];
+        let mut kept = vec![doc[0].clone(), doc[1].clone()];
+        let mut selected = 0;
+        for pair in doc[2..].chunks(2) {
+            match pair {
+                [flag, name] if flag == "-p" => {
+                    selected += 1;
+                    if libs.contains(name) {
+                        kept.extend(pair.iter().cloned());
+                    }
+                }
+                _ => kept.extend(pair.iter().cloned()),
+            }
+        }
+        if selected > 0 && kept.len() == 2 {
+            commands.remove(0);
+        } else {
+            *doc = kept;
+        }
+    }
     let mut failures = Vec::new();
     for command in &commands {
         let mut cmd: Command = cargo();
