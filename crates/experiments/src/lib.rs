@@ -4,3 +4,5 @@
 //! the library behind the `eigenformer` binary.
 //!
 //! **Layering:** the top layer; it may depend on every other `eigenformer-*` crate.
+
+pub mod cli;

@@ -1,0 +1,29 @@
+//! The subcommands of the `eigenformer` binary, one module each. Each exposes its clap `Args`
+//! struct and a `run` function, so the binary stays a thin dispatcher and tests can call commands
+//! in-process.
+
+pub mod simulate;
+pub mod spectrum;
+
+use anyhow::{Context, Result};
+use std::path::Path;
+
+/// Write `contents` to `path` atomically: a temporary file in the same directory, then a rename,
+/// so a reader never sees a half-written result and an interrupted run leaves the old file intact.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating directory {}", dir.display()))?;
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".into());
+    let tmp = dir.join(format!(".{file_name}.tmp{}", std::process::id()));
+    std::fs::write(&tmp, contents).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    Ok(())
+}
