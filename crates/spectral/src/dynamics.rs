@@ -312,6 +312,47 @@ mod tests {
     }
 
     #[test]
+    fn shared_attention_heads_add_up() {
+        let a = array![[0.6, 0.4], [0.3, 0.7]];
+        let h1 = array![[0.5, 0.1], [0.0, 0.2]];
+        let h2 = array![[-0.2, 0.3], [0.1, 0.4]];
+        let sum = &h1 + &h2;
+        let x0 = array![[1.0, -1.0], [0.5, 2.0]];
+        let cfg = DynamicsConfig {
+            layers: 5,
+            normalise: false,
+            ..Default::default()
+        };
+        let two = [
+            DynamicsHead {
+                a: a.view(),
+                h: h1.view(),
+            },
+            DynamicsHead {
+                a: a.view(),
+                h: h2.view(),
+            },
+        ];
+        let one = [DynamicsHead {
+            a: a.view(),
+            h: sum.view(),
+        }];
+        let t2 = simulate(x0.view(), &two, &cfg).unwrap();
+        let t1 = simulate(x0.view(), &one, &cfg).unwrap();
+        assert!((&t2.final_state - &t1.final_state)
+            .iter()
+            .all(|v| v.abs() < 1e-12));
+        let ln = LayerNormParams::identity(2);
+        let cfg_ln = DynamicsConfig {
+            layer_norm: Some(ln),
+            ..cfg
+        };
+        let t = simulate(x0.view(), &two, &cfg_ln).unwrap();
+        assert_eq!(t.records.len(), 6);
+        assert!(t.records[0].metrics.mean_cosine_excluding.is_none());
+    }
+
+    #[test]
     fn rejects_bad_inputs() {
         let a = array![[0.6, 0.5], [0.3, 0.7]];
         let h = array![[0.5, 0.0], [0.0, 0.2]];

@@ -21,8 +21,10 @@ use proptest::prelude::*;
 use rand::Rng;
 
 fn config() -> ProptestConfig {
+    // Several tests filter instances (margins, conditioning): allow plenty of rejections.
     ProptestConfig {
         cases: 64,
+        max_global_rejects: 1 << 16,
         ..ProptestConfig::default()
     }
 }
@@ -229,13 +231,17 @@ proptest! {
         prop_assume!((rho - 1.0).abs() > 0.02);
         let converges = s.limits.input_convergence;
         prop_assert_eq!(converges, rho < 1.0);
+        let layers = ((1e4f64).ln() / (rho.ln().abs())).ceil() as i32;
+        // Floating point resolves token differences only down to ε‖X‖: keep the DC part from
+        // outgrowing the high-frequency part by more than 1e8 over the run (in either case).
+        let dc_growth = s.best_dc.modulus.powi(layers);
         if converges {
-            // Rounding injects token differences of size ε‖X‖: keep the DC part from exploding.
-            prop_assume!(s.best_dc.modulus <= 1.05);
+            prop_assume!(dc_growth < 1e8);
+        } else {
+            prop_assume!(dc_growth / rho.powi(layers) < 1e8);
         }
-        let layers = ((1e4f64).ln() / (rho.ln().abs())).ceil() as usize;
         let x0 = normal_matrix(n, lambda.len(), &mut r);
-        let cfg = DynamicsConfig { layers, normalise: false, ..DynamicsConfig::default() };
+        let cfg = DynamicsConfig { layers: layers as usize, normalise: false, ..DynamicsConfig::default() };
         let t = simulate(x0.view(), &[DynamicsHead { a: a.view(), h: h.view() }], &cfg).unwrap();
         prop_assert!(t.stopped_at.is_none());
         let hc0 = t.records[0].metrics.hc_norm;
