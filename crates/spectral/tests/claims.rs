@@ -281,7 +281,7 @@ proptest! {
         let t = simulate(x.view(), &[DynamicsHead { a: a.view(), h: h.view() }], &cfg).unwrap();
         let h_eff = eigenformer_spectral::layernorm_effective_h(h.view(), gamma.view()).unwrap();
         let dc_shift = h.t().dot(&beta);
-        let predicted = &x + &(a.dot(&x).dot(&h_eff) / (s * s + eps).sqrt()) + &dc_shift.broadcast((n, d)).unwrap();
+        let predicted = &x + &(a.dot(&x).dot(&h_eff) / (s * s + eps).sqrt()) + dc_shift.broadcast((n, d)).unwrap();
         let err = (&t.final_state - &predicted).iter().fold(0.0f64, |m, v| m.max(v.abs()));
         prop_assert!(err < 1e-10, "max error {}", err);
         // Mixed signs reshuffle the spectrum: the effective spectrum is that of diag(γ)H.
@@ -348,7 +348,7 @@ proptest! {
         let top = (0..lambda.len()).max_by(|&i, &j| lambda[i].total_cmp(&lambda[j])).unwrap();
         let s_target = 1.0 + r.gen::<f64>();
         let w = q.column(top).to_owned() * (s_target * (d as f64).sqrt());
-        let mut x0 = normal_matrix(n, d, &mut r) * 0.01 + &w.broadcast((n, d)).unwrap();
+        let mut x0 = normal_matrix(n, d, &mut r) * 0.01 + w.broadcast((n, d)).unwrap();
         for mut row in x0.rows_mut() {
             let mean = row.sum() / d as f64;
             row.mapv_inplace(|v| v - mean);
