@@ -1,14 +1,220 @@
 //! `cargo xtask bench`: criterion benches, and `--compare` against NumPy on the same shapes.
+//!
+//! `--compare` runs, in one go, `crates/tensor/examples/bench_kernels.rs` (release) and
+//! `benches/compare/numpy_ops.py` on the same shapes with all cores each, alternating the two for
+//! `--rounds` rounds (the machine may be shared: per shape the best median over the rounds is
+//! kept, for both sides alike), then prints a markdown ratio table and writes it, with the raw JSON,
+//! to `<target dir>/bench-compare.md` / `.json`.
 
-use anyhow::Result;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+use crate::util::{
+    cargo, command_stdout, now_utc, run_command, try_command_stdout, workspace_root, write_atomic,
+};
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
     /// Also time NumPy (OpenBLAS) on the same shapes and print a ratio table.
     #[arg(long)]
     pub compare: bool,
+    /// With --compare: alternating rounds of ours and NumPy; the best median per shape is kept.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// With --compare: minimum seconds of timing per shape and round.
+    #[arg(long, default_value_t = 1.0)]
+    pub min_time: f64,
+    /// With --compare: only the shapes whose name contains this string.
+    #[arg(long)]
+    pub only: Option<String>,
 }
 
-pub fn run(_args: &BenchArgs) -> Result<()> {
-    anyhow::bail!("benchmarks are not implemented yet")
+pub fn run(args: &BenchArgs) -> Result<()> {
+    if !args.compare {
+        return run_command(cargo().args(["bench", "--bench", "gemm", "--bench", "ops"]));
+    }
+    compare(args)
+}
+
+/// One side's results: name → (unit, rate, median seconds), plus its JSON header.
+struct Side {
+    header: Value,
+    best: BTreeMap<String, (String, f64, f64)>,
+    order: Vec<String>,
+}
+
+impl Side {
+    fn new() -> Self {
+        Side {
+            header: Value::Null,
+            best: BTreeMap::new(),
+            order: Vec::new(),
+        }
+    }
+
+    fn absorb(&mut self, json: &str, who: &str) -> Result<()> {
+        let v: Value = serde_json::from_str(json)
+            .with_context(|| format!("{who} printed invalid JSON:\n{json}"))?;
+        let results = v["results"]
+            .as_array()
+            .with_context(|| format!("{who}: no results"))?;
+        for r in results {
+            let name = r["name"]
+                .as_str()
+                .context("result without name")?
+                .to_string();
+            let unit = r["unit"].as_str().unwrap_or("").to_string();
+            let rate = r["rate"].as_f64().context("result without rate")?;
+            let median = r["median_s"].as_f64().unwrap_or(f64::NAN);
+            if !self.best.contains_key(&name) {
+                self.order.push(name.clone());
+            }
+            let e = self.best.entry(name).or_insert((unit, rate, median));
+            if rate > e.1 {
+                e.1 = rate;
+                e.2 = median;
+            }
+        }
+        let mut header = v;
+        header.as_object_mut().map(|o| o.remove("results"));
+        self.header = header;
+        Ok(())
+    }
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|p| {
+            if p.is_absolute() {
+                p
+            } else {
+                workspace_root().join(p)
+            }
+        })
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// NumPy with the OpenBLAS overrides of this machine removed (they can force a slow kernel).
+fn python() -> Command {
+    let mut c = Command::new("python3");
+    c.env_remove("OPENBLAS_CORETYPE")
+        .env_remove("OPENBLAS_L2_SIZE");
+    c
+}
+
+fn ensure_numpy() -> Result<()> {
+    let ok = |m: &str| try_command_stdout(python().args(["-c", &format!("import {m}")])).is_some();
+    for module in ["numpy", "threadpoolctl"] {
+        if !ok(module) {
+            eprintln!("xtask: installing {module} for the comparison");
+            run_command(python().args(["-m", "pip", "install", "--quiet", module]))?;
+            if !ok(module) {
+                bail!("python3 cannot import {module} even after `pip install {module}`");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn compare(args: &BenchArgs) -> Result<()> {
+    ensure_numpy()?;
+    // Build first so that compilation does not overlap the timings.
+    run_command(cargo().args([
+        "build",
+        "--release",
+        "-q",
+        "-p",
+        "eigenformer-tensor",
+        "--example",
+        "bench_kernels",
+    ]))?;
+    let exe = target_dir().join("release/examples/bench_kernels");
+    let script = workspace_root().join("benches/compare/numpy_ops.py");
+    let min_time = format!("{}", args.min_time);
+    let mut extra = vec!["--min-time".to_string(), min_time];
+    if let Some(o) = &args.only {
+        extra.extend(["--only".to_string(), o.clone()]);
+    }
+
+    let (mut ours, mut numpy) = (Side::new(), Side::new());
+    let rounds = args.rounds.max(1);
+    for round in 1..=rounds {
+        eprintln!("xtask: round {round}/{rounds}: ours");
+        let out = command_stdout(Command::new(&exe).args(&extra))?;
+        ours.absorb(&out, "bench_kernels")?;
+        eprintln!("xtask: round {round}/{rounds}: NumPy");
+        let out = command_stdout(python().arg(&script).args(&extra))?;
+        numpy.absorb(&out, "numpy_ops.py")?;
+    }
+
+    let md = table(args, &ours, &numpy);
+    println!("{md}");
+    let dir = target_dir();
+    write_atomic(&dir.join("bench-compare.md"), md.as_bytes())?;
+    let raw = serde_json::json!({
+        "ours": { "header": ours.header, "best": ours.best },
+        "numpy": { "header": numpy.header, "best": numpy.best },
+    });
+    write_atomic(
+        &dir.join("bench-compare.json"),
+        serde_json::to_string_pretty(&raw)?.as_bytes(),
+    )?;
+    eprintln!("xtask: wrote {}", dir.join("bench-compare.md").display());
+    Ok(())
+}
+
+fn table(args: &BenchArgs, ours: &Side, numpy: &Side) -> String {
+    let blas = &numpy.header["blas"][0];
+    let s = |v: &Value| {
+        v.as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| v.to_string())
+    };
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let mut md = String::new();
+    md.push_str(&format!(
+        "Measured {} on {} ({} logical cores), `cargo xtask bench --compare --rounds {} --min-time {}`.\n\n",
+        now_utc(),
+        cpu,
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        args.rounds.max(1),
+        args.min_time
+    ));
+    md.push_str(&format!(
+        "* ours: {}, {} rayon threads\n* NumPy: {}, OpenBLAS {} (`{}` kernel, {} threading), {} threads; \
+         OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset for NumPy\n* best median over {} alternating rounds per shape\n\n",
+        s(&ours.header["impl"]),
+        s(&ours.header["threads"]),
+        s(&numpy.header["impl"]),
+        s(&blas["version"]),
+        s(&blas["architecture"]),
+        s(&blas["threading_layer"]),
+        s(&numpy.header["threads"]),
+        args.rounds.max(1),
+    ));
+    md.push_str("| shape | ours | NumPy | ours / NumPy |\n|---|---:|---:|---:|\n");
+    for name in &ours.order {
+        let (unit, r_ours, _) = &ours.best[name];
+        let u = if unit == "gflops" { "GFLOP/s" } else { "GB/s" };
+        match numpy.best.get(name) {
+            Some((_, r_np, _)) => md.push_str(&format!(
+                "| {name} | {r_ours:.1} {u} | {r_np:.1} {u} | {:.2} |\n",
+                r_ours / r_np
+            )),
+            None => md.push_str(&format!("| {name} | {r_ours:.1} {u} | – | – |\n")),
+        }
+    }
+    md
 }
