@@ -86,7 +86,7 @@ fn zip3(
 }
 
 /// A unary op whose derivative is a function of the input x and the output y.
-pub(crate) fn unary(
+fn unary(
     op: &'static str,
     a: &Tensor,
     forward: impl Fn(f32) -> f32 + Sync + Send,
@@ -108,16 +108,6 @@ pub(crate) fn unary(
 }
 
 impl Tensor {
-    /// A differentiable elementwise function given its derivative as a function of (x, y = f(x)).
-    pub(crate) fn unary_op(
-        &self,
-        op: &'static str,
-        forward: impl Fn(f32) -> f32 + Sync + Send,
-        derivative: impl Fn(f32, f32) -> f32 + Sync + Send + 'static,
-    ) -> Tensor {
-        unary(op, self, forward, derivative)
-    }
-
     /// `self + other` with broadcasting.
     pub fn add(&self, other: &Tensor) -> Result<Tensor> {
         binary("add", self, other, |x, y| x + y, |g, _, _| g, |g, _, _| g)

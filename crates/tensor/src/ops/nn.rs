@@ -3,13 +3,14 @@
 //! parallel with rayon.
 
 use crate::error::{Result, TensorError};
+use crate::kernels::{self, GeluKind};
 use crate::tensor::Tensor;
-use ndarray::{Array1, Array2, ArrayD, ArrayView2, Axis, IxDyn, Zip};
+use ndarray::{Array2, ArrayD, ArrayView2, IxDyn};
 use rand::Rng;
 
 fn rows_view(a: &ArrayD<f32>) -> ArrayView2<'_, f32> {
     let d = a.shape().last().copied().unwrap_or(1);
-    let rows = if d == 0 { 0 } else { a.len() / d };
+    let rows = a.len().checked_div(d).unwrap_or(0);
     a.view()
         .into_shape_with_order((rows, d))
         .expect("standard layout")
@@ -34,108 +35,42 @@ fn need_rank1(op: &'static str, t: &Tensor) -> Result<()> {
     Ok(())
 }
 
-/// Stable softmax of each row: subtract the row maximum before exponentiating.
-fn softmax_rows(x: ArrayView2<'_, f32>) -> Array2<f32> {
-    let mut y = Array2::<f32>::zeros(x.raw_dim());
-    Zip::from(y.rows_mut())
-        .and(x.rows())
-        .par_for_each(|mut yr, xr| {
-            let m = xr.fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-            let mut s = 0.0f32;
-            for (o, &v) in yr.iter_mut().zip(xr) {
-                *o = (v - m).exp();
-                s += *o;
-            }
-            let inv = 1.0 / s;
-            yr.mapv_inplace(|v| v * inv);
-        });
-    y
-}
-
-/// Stable log-softmax of each row: `x − m − ln Σ exp(x − m)`.
-fn log_softmax_rows(x: ArrayView2<'_, f32>) -> Array2<f32> {
-    let mut y = Array2::<f32>::zeros(x.raw_dim());
-    Zip::from(y.rows_mut())
-        .and(x.rows())
-        .par_for_each(|mut yr, xr| {
-            let m = xr.fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-            let lse = m + xr.fold(0.0f32, |s, &v| s + (v - m).exp()).ln();
-            for (o, &v) in yr.iter_mut().zip(xr) {
-                *o = v - lse;
-            }
-        });
-    y
-}
-
 impl Tensor {
     /// Softmax over the last axis (numerically stable).
     pub fn softmax(&self) -> Result<Tensor> {
-        need_rank1("softmax", self)?;
-        let shape = self.shape();
-        let x = standard(self.to_array());
-        let y = softmax_rows(rows_view(&x))
-            .into_shape_with_order(IxDyn(&shape))
-            .expect("same count");
-        let saved = y.clone();
-        Ok(Tensor::from_op(
-            y,
-            "softmax",
-            vec![self.clone()],
-            move |g, _| {
-                // dx = y ⊙ (g − Σ g⊙y) per row
-                let g = standard(g.clone());
-                let (yv, gv) = (rows_view(&saved), rows_view(&g));
-                let mut dx = Array2::<f32>::zeros(yv.raw_dim());
-                Zip::from(dx.rows_mut())
-                    .and(yv.rows())
-                    .and(gv.rows())
-                    .par_for_each(|mut d, y, g| {
-                        let dot: f32 = y.iter().zip(g).map(|(a, b)| a * b).sum();
-                        for ((o, &yi), &gi) in d.iter_mut().zip(y).zip(g) {
-                            *o = yi * (gi - dot);
-                        }
-                    });
-                Ok(vec![Some(
-                    dx.into_shape_with_order(IxDyn(saved.shape()))
-                        .expect("same count"),
-                )])
-            },
-        ))
+        self.rowwise_softmax("softmax", kernels::softmax, kernels::softmax_backward)
     }
 
     /// Log-softmax over the last axis (numerically stable).
     pub fn log_softmax(&self) -> Result<Tensor> {
-        need_rank1("log_softmax", self)?;
+        self.rowwise_softmax(
+            "log_softmax",
+            kernels::log_softmax,
+            kernels::log_softmax_backward,
+        )
+    }
+
+    /// A row-wise op over the last axis whose backward needs only its output and the gradient.
+    fn rowwise_softmax(
+        &self,
+        op: &'static str,
+        forward: fn(ArrayView2<'_, f32>) -> Array2<f32>,
+        backward: fn(ArrayView2<'_, f32>, ArrayView2<'_, f32>) -> Array2<f32>,
+    ) -> Result<Tensor> {
+        need_rank1(op, self)?;
         let shape = self.shape();
         let x = standard(self.to_array());
-        let y = log_softmax_rows(rows_view(&x))
+        let y = forward(rows_view(&x))
             .into_shape_with_order(IxDyn(&shape))
             .expect("same count");
         let saved = y.clone();
-        Ok(Tensor::from_op(
-            y,
-            "log_softmax",
-            vec![self.clone()],
-            move |g, _| {
-                // dx = g − softmax ⊙ Σ g per row
-                let g = standard(g.clone());
-                let (yv, gv) = (rows_view(&saved), rows_view(&g));
-                let mut dx = Array2::<f32>::zeros(yv.raw_dim());
-                Zip::from(dx.rows_mut())
-                    .and(yv.rows())
-                    .and(gv.rows())
-                    .par_for_each(|mut d, y, g| {
-                        let s: f32 = g.sum();
-                        for ((o, &yi), &gi) in d.iter_mut().zip(y).zip(g) {
-                            *o = gi - yi.exp() * s;
-                        }
-                    });
-                Ok(vec![Some(
-                    dx.into_shape_with_order(IxDyn(saved.shape()))
-                        .expect("same count"),
-                )])
-            },
-        ))
+        Ok(Tensor::from_op(y, op, vec![self.clone()], move |g, _| {
+            let g = standard(g.clone());
+            let dx = backward(rows_view(&saved), rows_view(&g))
+                .into_shape_with_order(IxDyn(saved.shape()))
+                .expect("same count");
+            Ok(vec![Some(dx)])
+        }))
     }
 
     /// Mean cross-entropy of `[N, C]` logits against class indices, with label smoothing `eps`:
@@ -193,95 +128,58 @@ impl Tensor {
             }
         }
         let x = standard(self.to_array());
-        let xv = rows_view(&x);
-        let rows = xv.nrows();
-        let mut xhat = Array2::<f32>::zeros((rows, d));
-        let mut rstd = Array1::<f32>::zeros(rows);
-        Zip::from(xhat.rows_mut())
-            .and(&mut rstd)
-            .and(xv.rows())
-            .par_for_each(|mut h, r, xr| {
-                let mean = xr.sum() / d as f32;
-                let var = xr.fold(0.0f32, |s, &v| s + (v - mean) * (v - mean)) / d as f32;
-                *r = 1.0 / (var + eps).sqrt();
-                for (o, &v) in h.iter_mut().zip(xr) {
-                    *o = (v - mean) * *r;
-                }
-            });
         let (gd, bd) = (gamma.to_array(), beta.to_array());
-        let g1 = gd.view().into_shape_with_order(d).expect("1-D");
-        let b1 = bd.view().into_shape_with_order(d).expect("1-D");
-        let mut y = xhat.clone();
-        Zip::from(y.rows_mut()).par_for_each(|mut r| {
-            Zip::from(&mut r)
-                .and(&g1)
-                .and(&b1)
-                .for_each(|o, &g, &b| *o = *o * g + b);
-        });
-        let y = y.into_shape_with_order(IxDyn(&shape)).expect("same count");
-        let gamma_saved = gd.clone();
+        let gamma1 = gd.into_shape_with_order(d).expect("1-D checked");
+        let beta1 = bd.into_shape_with_order(d).expect("1-D checked");
+        let out = kernels::layernorm(rows_view(&x), gamma1.view(), beta1.view(), eps);
+        let y = out
+            .y
+            .into_shape_with_order(IxDyn(&shape))
+            .expect("same count");
+        let (mean, rstd) = (out.mean, out.rstd);
         Ok(Tensor::from_op(
             y,
             "layer_norm",
             vec![self.clone(), gamma.clone(), beta.clone()],
-            move |g, needs| {
+            move |g, _| {
                 let g = standard(g.clone());
-                let gv = rows_view(&g);
-                let gam = gamma_saved.view().into_shape_with_order(d).expect("1-D");
-                let dx = needs[0].then(|| {
-                    let mut dx = Array2::<f32>::zeros((rows, d));
-                    Zip::from(dx.rows_mut())
-                        .and(xhat.rows())
-                        .and(gv.rows())
-                        .and(&rstd)
-                        .par_for_each(|mut o, h, gr, &r| {
-                            let mut mean_dh = 0.0f32;
-                            let mut mean_dh_h = 0.0f32;
-                            for ((&gi, &hi), &gm) in gr.iter().zip(h).zip(&gam) {
-                                let dh = gi * gm;
-                                mean_dh += dh;
-                                mean_dh_h += dh * hi;
-                            }
-                            mean_dh /= d as f32;
-                            mean_dh_h /= d as f32;
-                            for (((oi, &gi), &hi), &gm) in o.iter_mut().zip(gr).zip(h).zip(&gam) {
-                                *oi = r * (gi * gm - mean_dh - hi * mean_dh_h);
-                            }
-                        });
-                    dx.into_shape_with_order(IxDyn(&shape)).expect("same count")
-                });
-                let dgamma = needs[1].then(|| (&gv * &xhat).sum_axis(Axis(0)).into_dyn());
-                let dbeta = needs[2].then(|| gv.sum_axis(Axis(0)).into_dyn());
-                Ok(vec![dx, dgamma, dbeta])
+                let (dx, dgamma, dbeta) = kernels::layernorm_backward(
+                    rows_view(&x),
+                    gamma1.view(),
+                    mean.view(),
+                    rstd.view(),
+                    rows_view(&g),
+                );
+                let dx = dx.into_shape_with_order(IxDyn(&shape)).expect("same count");
+                Ok(vec![
+                    Some(dx),
+                    Some(dgamma.into_dyn()),
+                    Some(dbeta.into_dyn()),
+                ])
             },
         ))
     }
 
     /// GELU with the exact erf form: `x·Φ(x) = ½x(1 + erf(x/√2))`.
     pub fn gelu(&self) -> Tensor {
-        const INV_SQRT2: f32 = std::f32::consts::FRAC_1_SQRT_2;
-        const INV_SQRT_2PI: f32 = 0.398_942_3;
-        self.unary_op(
-            "gelu",
-            |x| 0.5 * x * (1.0 + libm::erff(x * INV_SQRT2)),
-            |x, _| {
-                0.5 * (1.0 + libm::erff(x * INV_SQRT2)) + x * INV_SQRT_2PI * (-0.5 * x * x).exp()
-            },
-        )
+        self.gelu_kind(GeluKind::Erf)
     }
 
     /// GELU with the tanh approximation: `½x(1 + tanh(√(2/π)(x + 0.044715x³)))`.
     pub fn gelu_tanh(&self) -> Tensor {
-        const C: f32 = 0.797_884_6; // sqrt(2/pi)
-        self.unary_op(
-            "gelu_tanh",
-            |x| 0.5 * x * (1.0 + (C * (x + 0.044715 * x * x * x)).tanh()),
-            |x, _| {
-                let u = C * (x + 0.044715 * x * x * x);
-                let t = u.tanh();
-                0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * C * (1.0 + 3.0 * 0.044715 * x * x)
-            },
-        )
+        self.gelu_kind(GeluKind::Tanh)
+    }
+
+    fn gelu_kind(&self, kind: GeluKind) -> Tensor {
+        let x = self.to_array();
+        let y = kernels::gelu(x.view(), kind);
+        let op = match kind {
+            GeluKind::Erf => "gelu",
+            GeluKind::Tanh => "gelu_tanh",
+        };
+        Tensor::from_op(y, op, vec![self.clone()], move |g, _| {
+            Ok(vec![Some(kernels::gelu_backward(x.view(), g.view(), kind))])
+        })
     }
 
     /// Inverted dropout: zero each element with probability `p` and scale the rest by `1/(1 − p)`,
