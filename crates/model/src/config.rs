@@ -1,0 +1,414 @@
+//! Model configuration: [`ViTConfig`], the attention variants [`AttentionKind`] and the options of
+//! the spectral reparameterisation [`SpectralOptions`] / [`SpectralForm`], with presets, JSON
+//! (serde) round-trips, `key=value` overrides and validation into typed errors.
+
+use crate::error::{ModelError, Result};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// How a block's attention output is formed (theory.md §5, §6). CLI / JSON names in brackets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub enum AttentionKind {
+    /// [`plain`] Standard multi-head self-attention: per head `A_h X W_V^h W_O^h`.
+    #[default]
+    #[serde(rename = "plain")]
+    Plain,
+    /// [`featscale`] Plain attention, then `Y + s_dc ⊙ DC[Y] + s_hc ⊙ HC[Y]` (s init 0).
+    #[serde(rename = "featscale")]
+    FeatScale,
+    /// [`attnscale`] Plain attention with `A' = A + ω_h (A − 11ᵀ/n)` per head (ω init 0).
+    #[serde(rename = "attnscale")]
+    AttnScale,
+    /// [`spectral+`] Value·output path replaced by `H_h` with eigenvalues `+clip(ψ², ε, upper)`.
+    #[serde(rename = "spectral+")]
+    SpectralPlus,
+    /// [`spectral-`] Value·output path replaced by `H_h` with eigenvalues `−clip(ψ², ε, upper)`.
+    #[serde(rename = "spectral-")]
+    SpectralMinus,
+}
+
+impl AttentionKind {
+    /// Every kind, in a fixed order.
+    pub const ALL: [AttentionKind; 5] = [
+        AttentionKind::Plain,
+        AttentionKind::FeatScale,
+        AttentionKind::AttnScale,
+        AttentionKind::SpectralPlus,
+        AttentionKind::SpectralMinus,
+    ];
+
+    /// The CLI / JSON name.
+    pub fn name(self) -> &'static str {
+        match self {
+            AttentionKind::Plain => "plain",
+            AttentionKind::FeatScale => "featscale",
+            AttentionKind::AttnScale => "attnscale",
+            AttentionKind::SpectralPlus => "spectral+",
+            AttentionKind::SpectralMinus => "spectral-",
+        }
+    }
+
+    /// Whether the value·output path is the spectral construction.
+    pub fn is_spectral(self) -> bool {
+        matches!(
+            self,
+            AttentionKind::SpectralPlus | AttentionKind::SpectralMinus
+        )
+    }
+
+    /// The sign of the constructed eigenvalues: +1 for `spectral+`, −1 for `spectral-`, None otherwise.
+    pub fn spectral_sign(self) -> Option<f32> {
+        match self {
+            AttentionKind::SpectralPlus => Some(1.0),
+            AttentionKind::SpectralMinus => Some(-1.0),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for AttentionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for AttentionKind {
+    type Err = ModelError;
+
+    /// Accepts the canonical names plus `spectral-plus`/`spectral_plus`/`vit+` and the minus forms.
+    fn from_str(s: &str) -> Result<Self> {
+        let lower = s.trim().to_ascii_lowercase();
+        let kind = match lower.as_str() {
+            "plain" | "baseline" => AttentionKind::Plain,
+            "featscale" => AttentionKind::FeatScale,
+            "attnscale" => AttentionKind::AttnScale,
+            "spectral+" | "spectral-plus" | "spectral_plus" | "vit+" => AttentionKind::SpectralPlus,
+            "spectral-" | "spectral-minus" | "spectral_minus" | "vit-" => {
+                AttentionKind::SpectralMinus
+            }
+            _ => {
+                return Err(ModelError::UnknownName {
+                    what: "attention kind",
+                    value: s.to_string(),
+                    expected: "plain, featscale, attnscale, spectral+, spectral-".into(),
+                })
+            }
+        };
+        Ok(kind)
+    }
+}
+
+/// The form of the spectral matrix `H_h` of each head (theory.md §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SpectralForm {
+    /// `H_h = U_h diag(λ_h) U_hᵀ`, `U_h` = Q factor of a d×d_h parameter: d_h controlled
+    /// eigenvalues, the other d − d_h are 0; the same FLOPs as plain attention. The default.
+    #[default]
+    Lowrank,
+    /// `H_h = Q(Θ_h) diag(λ_h) Q(Θ_h)ᵀ` with Θ_h d×d: symmetric, d controlled eigenvalues.
+    Symmetric,
+    /// `H_h = V_h diag(λ_h) V_h⁻¹` with V_h a free d×d matrix (V⁻¹ by a linear solve).
+    General,
+}
+
+impl SpectralForm {
+    /// Every form.
+    pub const ALL: [SpectralForm; 3] = [
+        SpectralForm::Lowrank,
+        SpectralForm::Symmetric,
+        SpectralForm::General,
+    ];
+
+    /// The CLI / JSON name.
+    pub fn name(self) -> &'static str {
+        match self {
+            SpectralForm::Lowrank => "lowrank",
+            SpectralForm::Symmetric => "symmetric",
+            SpectralForm::General => "general",
+        }
+    }
+}
+
+impl fmt::Display for SpectralForm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for SpectralForm {
+    type Err = ModelError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "lowrank" | "low-rank" | "low_rank" => Ok(SpectralForm::Lowrank),
+            "symmetric" | "sym" => Ok(SpectralForm::Symmetric),
+            "general" => Ok(SpectralForm::General),
+            _ => Err(ModelError::UnknownName {
+                what: "spectral form",
+                value: s.to_string(),
+                expected: "lowrank, symmetric, general".into(),
+            }),
+        }
+    }
+}
+
+/// Options of the spectral reparameterisation; ignored by the non-spectral kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpectralOptions {
+    /// Form of each head's H.
+    pub form: SpectralForm,
+    /// Lower clip ε of ψ² (default 1e-4): |λ| ≥ ε.
+    pub eps: f32,
+    /// Upper clip of ψ² (default 1): |λ| ≤ upper.
+    pub upper: f32,
+}
+
+impl Default for SpectralOptions {
+    fn default() -> Self {
+        SpectralOptions {
+            form: SpectralForm::Lowrank,
+            eps: 1e-4,
+            upper: 1.0,
+        }
+    }
+}
+
+fn default_ln_eps() -> f32 {
+    1e-6
+}
+
+/// A Vision Transformer's shape and variant. Every field is public: take a preset and override
+/// fields directly, or with [`ViTConfig::with_overrides`]; [`ViTConfig::validate`] checks the result
+/// (the model constructor validates too).
+///
+/// JSON: the shape fields are required; `drop_path` (0), `attention` (`plain`), `spectral`
+/// (lowrank, 1e-4, 1), `nonneg_ln_gamma` (false) and `ln_eps` (1e-6) default when absent; unknown
+/// fields are refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ViTConfig {
+    /// Height = width of the input images (pixels).
+    pub image_size: usize,
+    /// Input channels.
+    pub channels: usize,
+    /// Side of the square patches; must divide `image_size`.
+    pub patch_size: usize,
+    /// Token width d.
+    pub width: usize,
+    /// Number of blocks.
+    pub depth: usize,
+    /// Attention heads; must divide `width` (d_h = width / heads).
+    pub heads: usize,
+    /// Hidden width of the MLP.
+    pub mlp_hidden: usize,
+    /// Output classes.
+    pub classes: usize,
+    /// Maximal drop-path rate; block i uses `drop_path · i / (depth − 1)` (0 for the first).
+    #[serde(default)]
+    pub drop_path: f32,
+    /// The attention-output variant.
+    #[serde(default)]
+    pub attention: AttentionKind,
+    /// Options of the spectral variants.
+    #[serde(default)]
+    pub spectral: SpectralOptions,
+    /// Use |γ| for the LayerNorm weight that feeds each attention (norm1), so LayerNorm cannot flip
+    /// the sign of H's eigenvalues (theory.md C8). Applies to every attention kind.
+    #[serde(default)]
+    pub nonneg_ln_gamma: bool,
+    /// LayerNorm epsilon (default 1e-6, as in DeiT).
+    #[serde(default = "default_ln_eps")]
+    pub ln_eps: f32,
+}
+
+/// The names accepted by [`ViTConfig::preset`].
+pub const PRESETS: [&str; 3] = ["deit-ti", "vit-cifar", "vit-small"];
+
+impl ViTConfig {
+    #[allow(clippy::too_many_arguments)]
+    fn shape(
+        image_size: usize,
+        channels: usize,
+        patch_size: usize,
+        width: usize,
+        depth: usize,
+        heads: usize,
+        mlp_hidden: usize,
+        classes: usize,
+    ) -> ViTConfig {
+        ViTConfig {
+            image_size,
+            channels,
+            patch_size,
+            width,
+            depth,
+            heads,
+            mlp_hidden,
+            classes,
+            drop_path: 0.0,
+            attention: AttentionKind::Plain,
+            spectral: SpectralOptions::default(),
+            nonneg_ln_gamma: false,
+            ln_eps: default_ln_eps(),
+        }
+    }
+
+    /// A preset, with plain attention and no drop-path:
+    ///
+    /// | name | image | patch | width | depth | heads | MLP | classes |
+    /// |---|---|---|---|---|---|---|---|
+    /// | `deit-ti` (alias `deit-tiny`) | 224×224×3 | 16 | 192 | 12 | 3 | 768 | 1000 |
+    /// | `vit-cifar` | 32×32×3 | 4 | 192 | 12 | 3 | 768 | 10 |
+    /// | `vit-small` | 28×28×1 | 4 | 128 | 6 | 4 | 256 | 10 |
+    pub fn preset(name: &str) -> Result<ViTConfig> {
+        let config = match name.trim().to_ascii_lowercase().as_str() {
+            "deit-ti" | "deit-tiny" => ViTConfig::shape(224, 3, 16, 192, 12, 3, 768, 1000),
+            "vit-cifar" => ViTConfig::shape(32, 3, 4, 192, 12, 3, 768, 10),
+            "vit-small" => ViTConfig::shape(28, 1, 4, 128, 6, 4, 256, 10),
+            _ => {
+                return Err(ModelError::UnknownPreset {
+                    name: name.to_string(),
+                    known: PRESETS.join(", "),
+                })
+            }
+        };
+        Ok(config)
+    }
+
+    /// Number of patches N (tokens without CLS).
+    pub fn num_patches(&self) -> usize {
+        let g = self.image_size / self.patch_size.max(1);
+        g * g
+    }
+
+    /// Number of tokens N + 1 (patches and CLS).
+    pub fn num_tokens(&self) -> usize {
+        self.num_patches() + 1
+    }
+
+    /// Per-head width d_h = width / heads.
+    pub fn head_dim(&self) -> usize {
+        self.width / self.heads.max(1)
+    }
+
+    /// Length of a flattened patch, `channels · patch²`.
+    pub fn patch_dim(&self) -> usize {
+        self.channels * self.patch_size * self.patch_size
+    }
+
+    /// Drop-path rate of block `layer` (linear in depth from 0 to `drop_path`).
+    pub fn drop_path_rate(&self, layer: usize) -> f32 {
+        if self.depth <= 1 {
+            0.0
+        } else {
+            self.drop_path * layer as f32 / (self.depth - 1) as f32
+        }
+    }
+
+    /// Check every field; the first problem found is returned as [`ModelError::InvalidConfig`].
+    pub fn validate(&self) -> Result<()> {
+        fn bad(field: &'static str, value: impl fmt::Display, reason: &str) -> Result<()> {
+            Err(ModelError::InvalidConfig {
+                field,
+                value: value.to_string(),
+                reason: reason.to_string(),
+            })
+        }
+        for (field, value) in [
+            ("image_size", self.image_size),
+            ("channels", self.channels),
+            ("patch_size", self.patch_size),
+            ("width", self.width),
+            ("depth", self.depth),
+            ("heads", self.heads),
+            ("mlp_hidden", self.mlp_hidden),
+            ("classes", self.classes),
+        ] {
+            if value == 0 {
+                return bad(field, value, "must be positive");
+            }
+        }
+        if self.image_size % self.patch_size != 0 {
+            return bad(
+                "patch_size",
+                self.patch_size,
+                &format!("must divide image_size {}", self.image_size),
+            );
+        }
+        if self.width % self.heads != 0 {
+            return bad(
+                "heads",
+                self.heads,
+                &format!("must divide width {}", self.width),
+            );
+        }
+        if !(0.0..1.0).contains(&self.drop_path) {
+            return bad("drop_path", self.drop_path, "must be in [0, 1)");
+        }
+        if !(self.ln_eps > 0.0 && self.ln_eps.is_finite()) {
+            return bad("ln_eps", self.ln_eps, "must be positive and finite");
+        }
+        let s = &self.spectral;
+        if !(s.eps > 0.0 && s.eps.is_finite()) {
+            return bad("spectral.eps", s.eps, "must be positive and finite");
+        }
+        if !(s.upper.is_finite() && s.upper >= s.eps) {
+            return bad(
+                "spectral.upper",
+                s.upper,
+                &format!("must be finite and at least spectral.eps = {}", s.eps),
+            );
+        }
+        Ok(())
+    }
+
+    /// The configuration as pretty JSON.
+    pub fn to_json(&self) -> Result<String> {
+        Ok(serde_json::to_string_pretty(self)?)
+    }
+
+    /// Parse and validate a JSON configuration.
+    pub fn from_json(text: &str) -> Result<ViTConfig> {
+        let config: ViTConfig = serde_json::from_str(text)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// A copy with `key=value` overrides applied and validated. Keys are field names, nested ones
+    /// dotted (`spectral.eps`, `spectral.form`); values are JSON (`12`, `0.1`, `true`) or bare
+    /// strings (`spectral-`, `general`). Unknown keys are an error.
+    pub fn with_overrides<K: AsRef<str>, V: AsRef<str>>(
+        &self,
+        overrides: &[(K, V)],
+    ) -> Result<ViTConfig> {
+        let mut value = serde_json::to_value(self)?;
+        for (key, raw) in overrides {
+            let (key, raw) = (key.as_ref(), raw.as_ref());
+            let err = |reason: String| ModelError::InvalidOverride {
+                key: key.to_string(),
+                value: raw.to_string(),
+                reason,
+            };
+            let mut slot = &mut value;
+            for part in key.split('.') {
+                slot = slot
+                    .as_object_mut()
+                    .and_then(|o| o.get_mut(part))
+                    .ok_or_else(|| err(format!("no configuration field {part:?}")))?;
+            }
+            let parsed = serde_json::from_str::<serde_json::Value>(raw)
+                .unwrap_or_else(|_| serde_json::Value::String(raw.to_string()));
+            // A bare string that looks like a number stays what JSON makes of it; a JSON value of
+            // the wrong type is caught by the typed parse below.
+            *slot = parsed;
+            let _ = serde_json::from_value::<ViTConfig>(value.clone())
+                .map_err(|e| err(e.to_string()))?;
+        }
+        let config: ViTConfig = serde_json::from_value(value)?;
+        config.validate()?;
+        Ok(config)
+    }
+}
