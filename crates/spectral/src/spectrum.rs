@@ -4,6 +4,10 @@
 //! whole analysis needs only the spectra of A (`n × n`) and H (`d × d`): `O(n³ + d³)` instead of
 //! `O(n³d³)`. [`UpdateSpectrum`] stores both spectra, identifies the DC mode of A, finds the
 //! dominating pair(s) of maximal `|μ_ij|` and classifies the [`Regime`] and the [`LimitNotions`].
+//!
+//! All result types are serde-serialisable; complex numbers (`num_complex::Complex64`) serialise as
+//! `[re, im]`, enums with kebab-case names (`"smoothing"`, `"alternating-smoothing"`,
+//! `"sharpening"`, `"balanced"`; `"shared-attention"`, `"per-head-heuristic"`).
 
 use ndarray::{Array2, ArrayView1, ArrayView2};
 use num_complex::Complex64;
@@ -33,6 +37,11 @@ pub enum Regime {
 }
 
 /// Which limit notions hold for the generic initial state (theory.md §2 end and C7).
+///
+/// The three flags are evaluated independently from their definitions: rank collapse and angle
+/// convergence describe the *normalised* state, input convergence the *un-normalised* token
+/// differences, so e.g. input convergence can hold while the DC mode decays even faster (no angle
+/// convergence).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LimitNotions {
     /// Normalised X tends to rank 1 (σ₂/σ₁ → 0): the dominating set spans a single real A-mode.
@@ -349,6 +358,20 @@ impl UpdateSpectrum {
             regime,
             limits,
         }
+    }
+
+    /// Analyses one head given by its factors `W_V^h` (`d × d_h`) and `W_O^h` (`d_h × d`): the
+    /// spectrum of `H_h = W_V^h W_O^h` is computed on the small product (C9) and padded with zeros.
+    pub fn from_head_factors(
+        a: ArrayView2<'_, f64>,
+        w_v: ArrayView2<'_, f64>,
+        w_o: ArrayView2<'_, f64>,
+        opts: &SpectrumOptions,
+    ) -> Result<Self> {
+        opts.validate()?;
+        let h_eigs = head_eigenvalues(w_v, w_o)?.full;
+        let att = attention_spectrum(a, opts.stochastic_tol)?;
+        Self::from_eigenvalues(att.eigenvalues, att.dc_index, h_eigs, opts)
     }
 
     /// Number of tokens n (eigenvalues of A).

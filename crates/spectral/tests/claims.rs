@@ -399,6 +399,8 @@ proptest! {
         let via_factors = multi_head_spectrum(&[HeadInput { a: a.view(), weights: HeadWeights::Factored { w_v: wv.view(), w_o: wo.view() } }], None, &opts()).unwrap();
         let via_full = UpdateSpectrum::from_matrices(a.view(), hw.view(), &opts()).unwrap();
         prop_assert!((via_factors.heads[0].dominant_modulus - via_full.dominant_modulus).abs() < tol);
+        let direct = UpdateSpectrum::from_head_factors(a.view(), wv.view(), wo.view(), &opts()).unwrap();
+        prop_assert_eq!(direct.h_eigenvalues, via_factors.heads[0].h_eigenvalues.clone());
     }
 
     /// C10: for any ψ, Θ (or V, or the low-rank parameter) the realised spectrum is exactly the
