@@ -10,20 +10,20 @@ use std::str::FromStr;
 /// How a block's attention output is formed (theory.md §5, §6). CLI / JSON names in brackets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 pub enum AttentionKind {
-    /// [`plain`] Standard multi-head self-attention: per head `A_h X W_V^h W_O^h`.
+    /// `plain`: Standard multi-head self-attention: per head `A_h X W_V^h W_O^h`.
     #[default]
     #[serde(rename = "plain")]
     Plain,
-    /// [`featscale`] Plain attention, then `Y + s_dc ⊙ DC[Y] + s_hc ⊙ HC[Y]` (s init 0).
+    /// `featscale`: Plain attention, then `Y + s_dc ⊙ DC[Y] + s_hc ⊙ HC[Y]` (s init 0).
     #[serde(rename = "featscale")]
     FeatScale,
-    /// [`attnscale`] Plain attention with `A' = A + ω_h (A − 11ᵀ/n)` per head (ω init 0).
+    /// `attnscale`: Plain attention with `A' = A + ω_h (A − 11ᵀ/n)` per head (ω init 0).
     #[serde(rename = "attnscale")]
     AttnScale,
-    /// [`spectral+`] Value·output path replaced by `H_h` with eigenvalues `+clip(ψ², ε, upper)`.
+    /// `spectral+`: Value·output path replaced by `H_h` with eigenvalues `+clip(ψ², ε, upper)`.
     #[serde(rename = "spectral+")]
     SpectralPlus,
-    /// [`spectral-`] Value·output path replaced by `H_h` with eigenvalues `−clip(ψ², ε, upper)`.
+    /// `spectral-`: Value·output path replaced by `H_h` with eigenvalues `−clip(ψ², ε, upper)`.
     #[serde(rename = "spectral-")]
     SpectralMinus,
 }

@@ -7,16 +7,16 @@
 //!
 //! ## Modules
 //!
-//! - [`config`]: [`ViTConfig`] (serde JSON, presets `deit-ti`, `vit-cifar`, `vit-small`,
+//! - [`config`] — [`ViTConfig`] (serde JSON, presets `deit-ti`, `vit-cifar`, `vit-small`,
 //!   `key=value` overrides, validation), [`AttentionKind`], [`SpectralForm`], [`SpectralOptions`].
-//! - [`vit`]: [`ViT`] (`forward`, `forward_with_trace` → [`Trace`], `named_parameters`,
+//! - [`vit`] — [`ViT`] (`forward`, `forward_with_trace` → [`Trace`], `named_parameters`,
 //!   `load_named`, `head_h_matrices` → [`HeadH`]), [`Mode`].
-//! - [`block`]: the pre-LN [`Block`] `x + DropPath(FS(Attn(LN1 x)))`, `x + DropPath(MLP(LN2 x))`
+//! - [`block`] — the pre-LN [`Block`] `x + DropPath(FS(Attn(LN1 x)))`, `x + DropPath(MLP(LN2 x))`
 //!   and [`FeatScale`].
-//! - [`attention`]: multi-head self-attention and its variants ([`Attention`], [`SpectralParams`]).
-//! - [`layers`]: [`Linear`] (`y = x W + b`, W stored `[in, out]`), [`LayerNorm`], [`Mlp`] (GELU).
-//! - [`init`]: the seeded initialisation (truncated normal std 0.02, zero biases, LN 1/0, …).
-//! - [`error`]: [`ModelError`].
+//! - [`attention`] — multi-head self-attention and its variants ([`Attention`], [`SpectralParams`]).
+//! - [`layers`] — [`Linear`] (`y = x W + b`, W stored `[in, out]`), [`LayerNorm`], [`Mlp`] (GELU).
+//! - [`init`] — the seeded initialisation (truncated normal std 0.02, zero biases, LN 1/0, …).
+//! - [`error`] — [`ModelError`].
 //!
 //! ## Conventions
 //!

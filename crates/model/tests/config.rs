@@ -141,19 +141,22 @@ fn overrides_by_key() {
     ));
 }
 
+/// A change to a configuration.
+type Mutation = fn(&mut ViTConfig);
+
 #[test]
 fn invalid_configs_give_typed_errors() {
     let base = ViTConfig::preset("vit-small").unwrap();
-    let cases: Vec<(&str, Box<dyn Fn(&mut ViTConfig)>)> = vec![
-        ("heads", Box::new(|c| c.heads = 3)),
-        ("patch_size", Box::new(|c| c.patch_size = 5)),
-        ("width", Box::new(|c| c.width = 0)),
-        ("depth", Box::new(|c| c.depth = 0)),
-        ("classes", Box::new(|c| c.classes = 0)),
-        ("drop_path", Box::new(|c| c.drop_path = 1.0)),
-        ("spectral.eps", Box::new(|c| c.spectral.eps = 0.0)),
-        ("spectral.upper", Box::new(|c| c.spectral.upper = 1e-5)),
-        ("ln_eps", Box::new(|c| c.ln_eps = -1.0)),
+    let cases: Vec<(&str, Mutation)> = vec![
+        ("heads", |c| c.heads = 3),
+        ("patch_size", |c| c.patch_size = 5),
+        ("width", |c| c.width = 0),
+        ("depth", |c| c.depth = 0),
+        ("classes", |c| c.classes = 0),
+        ("drop_path", |c| c.drop_path = 1.0),
+        ("spectral.eps", |c| c.spectral.eps = 0.0),
+        ("spectral.upper", |c| c.spectral.upper = 1e-5),
+        ("ln_eps", |c| c.ln_eps = -1.0),
     ];
     for (field, mutate) in cases {
         let mut c = base.clone();
