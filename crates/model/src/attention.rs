@@ -284,7 +284,9 @@ impl Attention {
         }
     }
 
-    /// Split a fused `[B, N, c·d]` projection into `c` tensors `[B, h, N, e]` (c·h·e = c·d).
+    /// Split a fused `[B, N, c·d]` projection into `c` tensors `[1, B, h, N, e]` (c·h·e = c·d).
+    /// The leading unit axis is kept (batched products only need equal batch axes), which saves
+    /// a copy per part.
     fn split_heads(&self, fused: &Tensor, parts: usize) -> Result<Vec<Tensor>> {
         let s = fused.shape();
         let (b, n) = (s[0], s[1]);
@@ -292,19 +294,24 @@ impl Attention {
         let x = fused
             .reshape(&[b, n, parts, self.heads, e])?
             .permute(&[2, 0, 3, 1, 4])?;
-        (0..parts)
-            .map(|p| Ok(x.slice(0, p, p + 1)?.reshape(&[b, self.heads, n, e])?))
-            .collect()
+        (0..parts).map(|p| Ok(x.slice(0, p, p + 1)?)).collect()
     }
 
-    /// `A_h = softmax(Q_h K_hᵀ / √d_h)` `[B, h, N, N]`, with AttnScale's rescale when present.
+    /// Merge head outputs `[1, B, h, N, e]` into tokens `[B, N, h·e]`.
+    fn merge_heads(o: &Tensor) -> Result<Tensor> {
+        let s = o.shape();
+        Ok(o.permute(&[0, 1, 3, 2, 4])?
+            .reshape(&[s[1], s[3], s[2] * s[4]])?)
+    }
+
+    /// `A_h = softmax(Q_h K_hᵀ / √d_h)` `[1, B, h, N, N]`, with AttnScale's rescale when present.
     fn attention_probs(&self, q: &Tensor, k: &Tensor) -> Result<Tensor> {
         let scale = 1.0 / (self.head_dim() as f32).sqrt();
         let a = q.mul_scalar(scale).matmul_t(k, false, true)?.softmax()?;
         match &self.omega {
             None => Ok(a),
             Some(omega) => {
-                let n = a.shape()[2] as f32;
+                let n = a.shape()[3] as f32;
                 let w = omega.reshape(&[self.heads, 1, 1])?;
                 Ok(a.add_scalar(-1.0 / n).mul(&w)?.add(&a)?)
             }
@@ -322,15 +329,20 @@ impl Attention {
             });
         }
         let (b, n, d) = (s[0], s[1], s[2]);
-        let keep = |a: &Tensor| trace.then(|| a.to_array());
+        let keep = |a: &Tensor| {
+            trace.then(|| {
+                let mut shape = a.shape();
+                shape.remove(0);
+                a.to_array()
+                    .into_shape_with_order(IxDyn(&shape))
+                    .expect("drops a unit axis")
+            })
+        };
         match &self.spectral {
             None => {
                 let qkv = self.split_heads(&self.qkv.forward(x)?, 3)?;
                 let a = self.attention_probs(&qkv[0], &qkv[1])?;
-                let o = a
-                    .matmul(&qkv[2])?
-                    .permute(&[0, 2, 1, 3])?
-                    .reshape(&[b, n, d])?;
+                let o = Self::merge_heads(&a.matmul(&qkv[2])?)?;
                 let proj = self.proj.as_ref().ok_or_else(|| {
                     TensorError::Autodiff("plain attention without projection".into())
                 })?;
@@ -351,10 +363,7 @@ impl Attention {
                         let fused = x.matmul(&w)?.add(&bias)?;
                         let qkv = self.split_heads(&fused, 3)?;
                         let a = self.attention_probs(&qkv[0], &qkv[1])?;
-                        let o = a
-                            .matmul(&qkv[2])?
-                            .permute(&[0, 2, 1, 3])?
-                            .reshape(&[b, n, d])?;
+                        let o = Self::merge_heads(&a.matmul(&qkv[2])?)?;
                         let y = o.matmul_t(&u, false, true)?.add(&sp.out_bias)?;
                         Ok((y, keep(&a)))
                     }
@@ -367,9 +376,9 @@ impl Attention {
                         let h_all = Tensor::concat(&hs, 1)?; // [d, h·d]
                         let v = x
                             .matmul(&h_all)?
-                            .reshape(&[b, n, self.heads, d])?
-                            .permute(&[0, 2, 1, 3])?; // [B, h, N, d]
-                        let y = a.matmul(&v)?.sum_axes(&[1], false)?.add(&sp.out_bias)?;
+                            .reshape(&[1, b, n, self.heads, d])?
+                            .permute(&[0, 1, 3, 2, 4])?; // [1, B, h, N, d]
+                        let y = a.matmul(&v)?.sum_axes(&[0, 2], false)?.add(&sp.out_bias)?;
                         Ok((y, keep(&a)))
                     }
                 }

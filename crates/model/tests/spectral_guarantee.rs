@@ -18,6 +18,9 @@ fn train_and_check(kind: AttentionKind, form: SpectralForm) {
     c.nonneg_ln_gamma = true;
     let (eps, upper) = (c.spectral.eps as f64, c.spectral.upper as f64);
     let model = ViT::new(c.clone(), 5).unwrap();
+    // One ψ of layer 0 below √ε, so the lower clip is exercised too (its gradient is 0 there).
+    let psi0 = model.blocks[0].attn.spectral.as_ref().unwrap().psi.clone();
+    psi0.update_data(|p| p[[0]] = 1e-3).unwrap();
     let before = model.state_dict();
     let mut opt = AdamW::new(
         decay_groups(&model.named_parameters(), 0.05),
@@ -105,6 +108,10 @@ fn train_and_check(kind: AttentionKind, form: SpectralForm) {
             assert!(head.ln_gamma.iter().all(|&g| g >= 0.0));
         }
     }
+    assert!(
+        clipped_low >= 1 && clipped_high >= 1,
+        "{clipped_low} {clipped_high}"
+    );
     eprintln!(
         "{kind} {form}: loss {:.3} -> {:.3}, ψ² clipped low {clipped_low}, high {clipped_high}",
         losses[0], losses[19]
