@@ -36,6 +36,24 @@ pub enum Regime {
     Balanced,
 }
 
+impl Regime {
+    /// The serde name (`"smoothing"`, `"alternating-smoothing"`, `"sharpening"`, `"balanced"`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Regime::Smoothing => "smoothing",
+            Regime::AlternatingSmoothing => "alternating-smoothing",
+            Regime::Sharpening => "sharpening",
+            Regime::Balanced => "balanced",
+        }
+    }
+}
+
+impl std::fmt::Display for Regime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Which limit notions hold for the generic initial state (theory.md §2 end and C7).
 ///
 /// The three flags are evaluated independently from their definitions: rank collapse and angle
@@ -384,20 +402,32 @@ impl UpdateSpectrum {
         self.h_eigenvalues.len()
     }
 
-    /// The pair `(i, j)`: `μ_ij = 1 + a_i h_j`. Panics if an index is out of range.
-    pub fn pair(&self, i: usize, j: usize) -> ModePair {
-        Self::pair_of(
-            &self.a_eigenvalues,
-            &self.h_eigenvalues,
-            self.dc_index,
-            i,
-            j,
-        )
+    /// The pair `(i, j)`: `μ_ij = 1 + a_i h_j` (`None` if an index is out of range).
+    pub fn pair(&self, i: usize, j: usize) -> Option<ModePair> {
+        (i < self.n() && j < self.d()).then(|| {
+            Self::pair_of(
+                &self.a_eigenvalues,
+                &self.h_eigenvalues,
+                self.dc_index,
+                i,
+                j,
+            )
+        })
     }
 
     /// All `n·d` pairs, A-index major.
     pub fn pairs(&self) -> impl Iterator<Item = ModePair> + '_ {
-        (0..self.n()).flat_map(move |i| (0..self.d()).map(move |j| self.pair(i, j)))
+        (0..self.n()).flat_map(move |i| {
+            (0..self.d()).map(move |j| {
+                Self::pair_of(
+                    &self.a_eigenvalues,
+                    &self.h_eigenvalues,
+                    self.dc_index,
+                    i,
+                    j,
+                )
+            })
+        })
     }
 
     /// All `n·d` eigenvalues of the update matrix `I + Hᵀ ⊗ A`, sorted by [`spectral_order`].
@@ -617,6 +647,22 @@ pub enum MultiHeadMethod {
     PerHeadHeuristic,
 }
 
+impl MultiHeadMethod {
+    /// The serde name (`"shared-attention"`, `"per-head-heuristic"`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            MultiHeadMethod::SharedAttention => "shared-attention",
+            MultiHeadMethod::PerHeadHeuristic => "per-head-heuristic",
+        }
+    }
+}
+
+impl std::fmt::Display for MultiHeadMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// The spectral analysis of a multi-head layer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MultiHeadSpectrum {
@@ -788,6 +834,7 @@ mod tests {
             UpdateSpectrum::from_matrices(a.view(), h.view(), &SpectrumOptions::default()).unwrap();
         assert!((s.a_eigenvalues[s.dc_index] - 1.0).norm() < 1e-12);
         assert_eq!(s.eigenvalues().len(), 6);
+        assert!(s.pair(2, 1).is_some() && s.pair(3, 0).is_none() && s.pair(0, 2).is_none());
         assert_eq!(s.regime, Regime::Smoothing);
         let att = attention_spectrum(a.view(), 1e-9).unwrap();
         assert!((att.dc_constancy - 1.0).abs() < 1e-12);
@@ -858,7 +905,11 @@ mod tests {
             Regime::Balanced,
         ]
         .iter()
-        .map(|r| serde_json::to_string(r).unwrap())
+        .map(|r| {
+            let json = serde_json::to_string(r).unwrap();
+            assert_eq!(json, format!("\"{r}\""));
+            json
+        })
         .collect();
         assert_eq!(
             names,
@@ -872,6 +923,10 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&MultiHeadMethod::PerHeadHeuristic).unwrap(),
             "\"per-head-heuristic\""
+        );
+        assert_eq!(
+            MultiHeadMethod::SharedAttention.to_string(),
+            "shared-attention"
         );
     }
 }
