@@ -5,4 +5,8 @@
 //!
 //! **Layering:** the top layer; it may depend on every other `eigenformer-*` crate.
 
+pub mod assets;
 pub mod cli;
+pub mod plot;
+pub mod data;
+pub mod train;

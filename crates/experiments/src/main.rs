@@ -8,15 +8,24 @@ use eigenformer_experiments::cli;
 #[derive(Parser, Debug)]
 #[command(name = "eigenformer", version, about)]
 enum Cli {
+    /// Time full training steps of a ViT preset on random data (images per second).
+    BenchStep(cli::bench_step::BenchStepArgs),
     /// Spectra of A and H, the dominating pair of X + A X H and the regime it predicts.
     Spectrum(cli::spectrum::SpectrumArgs),
     /// Iterate X + A X H for L layers and write the smoothing metrics per layer (CSV).
     Simulate(cli::simulate::SimulateArgs),
+    /// The theory report: regime examples, prediction vs simulation on random instances, claim checks.
+    Theory(cli::theory::TheoryArgs),
+    /// Resolve, verify and cache a data set (official URL, then registry fallbacks); print its directory.
+    Fetch(cli::fetch::FetchArgs),
 }
 
 fn main() -> Result<()> {
     match Cli::parse() {
+        Cli::BenchStep(args) => cli::bench_step::run(&args),
         Cli::Spectrum(args) => cli::spectrum::run(&args),
         Cli::Simulate(args) => cli::simulate::run(&args),
+        Cli::Theory(args) => cli::theory::run(&args),
+        Cli::Fetch(args) => cli::fetch::run(&args),
     }
 }

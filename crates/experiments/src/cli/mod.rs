@@ -2,8 +2,11 @@
 //! struct and a `run` function, so the binary stays a thin dispatcher and tests can call commands
 //! in-process.
 
+pub mod fetch;
+pub mod bench_step;
 pub mod simulate;
 pub mod spectrum;
+pub mod theory;
 
 use anyhow::{Context, Result};
 use std::path::Path;

@@ -1,0 +1,6 @@
+//! Training Vision Transformers: the optimisation step shared by `eigenformer train` and
+//! `eigenformer bench-step`.
+
+pub mod step;
+
+pub use step::{parameter_groups, StepStats, TrainHyper, Trainer, TrainingError};
