@@ -123,17 +123,22 @@ pub fn exp_f32(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const C1: f32 = 0.693_359_4; // ln2 split: C1 exact in few bits, C1 + C2 = ln2
     const C2: f32 = -2.121_944_4e-4;
+    // Round x·log2(e) to the nearest integer n by adding 1.5·2²³ (no float→int conversion, so the
+    // loop vectorises); n also sits in the low mantissa bits of `t`.
+    const SHIFTER: f32 = 12_582_912.0;
     let xc = x.clamp(LO, HI);
-    let n = (xc * LOG2E).round_ties_even();
-    let r = xc - n * C1 - n * C2;
+    let t = xc.mul_add(LOG2E, SHIFTER);
+    let n = t - SHIFTER;
+    let r = n.mul_add(-C2, n.mul_add(-C1, xc));
     let mut p = 1.987_569_1e-4_f32;
-    p = p * r + 1.398_2e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 0.166_666_65;
-    p = p * r + 0.5;
-    let er = p * r * r + r + 1.0;
-    let scale = f32::from_bits((((n as i32) + 127) as u32) << 23);
+    p = p.mul_add(r, 1.398_2e-3);
+    p = p.mul_add(r, 8.333_452e-3);
+    p = p.mul_add(r, 4.166_579_6e-2);
+    p = p.mul_add(r, 0.166_666_65);
+    p = p.mul_add(r, 0.5);
+    let er = (p * r).mul_add(r, r) + 1.0;
+    let ni = t.to_bits().wrapping_sub(SHIFTER.to_bits());
+    let scale = f32::from_bits(ni.wrapping_add(127) << 23);
     let y = er * scale;
     if x < LO {
         0.0
