@@ -1,10 +1,12 @@
 //! `cargo xtask bench`: criterion benches, and `--compare` against NumPy on the same shapes.
 //!
-//! `--compare` runs, in one go, `crates/tensor/examples/bench_kernels.rs` (release) and
-//! `benches/compare/numpy_ops.py` on the same shapes with all cores each, alternating the two for
-//! `--rounds` rounds (the machine may be shared: per shape the best median over the rounds is
-//! kept, for both sides alike), then prints a markdown ratio table and writes it, with the raw JSON,
-//! to `<target dir>/bench-compare.md` / `.json`.
+//! `--compare` runs, in one go, each [`SUITES`] pair on the same shapes with all cores each: the
+//! tensor kernels (`crates/tensor/examples/bench_kernels.rs` vs `benches/compare/numpy_ops.py`) and
+//! the eigenvalue solver (`crates/spectral/examples/bench_eigvals.rs` vs
+//! `benches/compare/numpy_eigvals.py`), alternating ours and NumPy for `--rounds` rounds (the machine
+//! may be shared: per shape the best median over the rounds is kept, for both sides alike), then
+//! prints a markdown ratio table and writes it, with the raw JSON, to
+//! `<target dir>/bench-compare.md` / `.json`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -81,7 +83,9 @@ impl Side {
         }
         let mut header = v;
         header.as_object_mut().map(|o| o.remove("results"));
-        self.header = header;
+        if self.header.is_null() {
+            self.header = header;
+        }
         Ok(())
     }
 }
@@ -121,20 +125,41 @@ fn ensure_numpy() -> Result<()> {
     Ok(())
 }
 
+/// One comparison: our example binary (package, example) and the NumPy script timing the same work.
+struct Suite {
+    package: &'static str,
+    example: &'static str,
+    script: &'static str,
+}
+
+/// Every comparison `--compare` runs.
+const SUITES: &[Suite] = &[
+    Suite {
+        package: "eigenformer-tensor",
+        example: "bench_kernels",
+        script: "benches/compare/numpy_ops.py",
+    },
+    Suite {
+        package: "eigenformer-spectral",
+        example: "bench_eigvals",
+        script: "benches/compare/numpy_eigvals.py",
+    },
+];
+
 fn compare(args: &BenchArgs) -> Result<()> {
     ensure_numpy()?;
     // Build first so that compilation does not overlap the timings.
-    run_command(cargo().args([
-        "build",
-        "--release",
-        "-q",
-        "-p",
-        "eigenformer-tensor",
-        "--example",
-        "bench_kernels",
-    ]))?;
-    let exe = target_dir().join("release/examples/bench_kernels");
-    let script = workspace_root().join("benches/compare/numpy_ops.py");
+    for suite in SUITES {
+        run_command(cargo().args([
+            "build",
+            "--release",
+            "-q",
+            "-p",
+            suite.package,
+            "--example",
+            suite.example,
+        ]))?;
+    }
     let min_time = format!("{}", args.min_time);
     let mut extra = vec!["--min-time".to_string(), min_time];
     if let Some(o) = &args.only {
@@ -144,12 +169,16 @@ fn compare(args: &BenchArgs) -> Result<()> {
     let (mut ours, mut numpy) = (Side::new(), Side::new());
     let rounds = args.rounds.max(1);
     for round in 1..=rounds {
-        eprintln!("xtask: round {round}/{rounds}: ours");
-        let out = command_stdout(Command::new(&exe).args(&extra))?;
-        ours.absorb(&out, "bench_kernels")?;
-        eprintln!("xtask: round {round}/{rounds}: NumPy");
-        let out = command_stdout(python().arg(&script).args(&extra))?;
-        numpy.absorb(&out, "numpy_ops.py")?;
+        for suite in SUITES {
+            let exe = target_dir().join("release/examples").join(suite.example);
+            eprintln!("xtask: round {round}/{rounds}: ours ({})", suite.example);
+            let out = command_stdout(Command::new(&exe).args(&extra))?;
+            ours.absorb(&out, suite.example)?;
+            eprintln!("xtask: round {round}/{rounds}: NumPy ({})", suite.script);
+            let script = workspace_root().join(suite.script);
+            let out = command_stdout(python().arg(&script).args(&extra))?;
+            numpy.absorb(&out, suite.script)?;
+        }
     }
 
     let md = table(args, &ours, &numpy);
@@ -207,7 +236,11 @@ fn table(args: &BenchArgs, ours: &Side, numpy: &Side) -> String {
     md.push_str("| shape | ours | NumPy | ours / NumPy |\n|---|---:|---:|---:|\n");
     for name in &ours.order {
         let (unit, r_ours, _) = &ours.best[name];
-        let u = if unit == "gflops" { "GFLOP/s" } else { "GB/s" };
+        let u = match unit.as_str() {
+            "gflops" => "GFLOP/s",
+            "gbps" => "GB/s",
+            _ => "/s",
+        };
         match numpy.best.get(name) {
             Some((_, r_np, _)) => md.push_str(&format!(
                 "| {name} | {r_ours:.1} {u} | {r_np:.1} {u} | {:.2} |\n",
