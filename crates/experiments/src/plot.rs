@@ -332,7 +332,9 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
             }
         } else {
             let a = v.abs();
-            if a != 0.0 && !(1e-3..1e4).contains(&a) {
+            if a < 1e-9 * (y_range.1 - y_range.0).abs() {
+                "0".to_string()
+            } else if !(1e-3..1e4).contains(&a) {
                 format!("{v:.0e}")
             } else {
                 format!("{v:.3}")
@@ -420,7 +422,7 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
+            .background_style(WHITE.mix(0.9))
             .border_style(BLACK.mix(0.4))
             .label_font(("sans-serif", 13))
             .draw()

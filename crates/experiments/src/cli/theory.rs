@@ -1299,7 +1299,7 @@ pub fn markdown(r: &TheoryReport, count: usize) -> String {
             w,
             "Every clear-margin instance agrees. The disagreements are all instances whose \
              runner-up mode is within 3% of the dominating one: after {} layers they have not \
-             converged (mostly observed as undetermined); `instances.csv` lists every \
+             converged and are observed as balanced (both modes still present) or undetermined; `instances.csv` lists every \
              instance.\n",
             a.layers
         );
