@@ -77,7 +77,6 @@ pub struct ReproduceArgs {
 /// What a section produced.
 pub enum Outcome {
     /// The section ran; its Markdown (results, tables, figure links, claim verdicts).
-    #[allow(dead_code)] // Returned by the sections once their subcommands exist (issues 3-6).
     Done { markdown: String },
     /// The section's experiments do not exist yet.
     NotImplemented {
@@ -114,14 +113,59 @@ pub const SECTIONS: &[Section] = &[
     },
 ];
 
-fn theory(_ctx: &mut Ctx) -> Result<Outcome> {
-    Ok(Outcome::NotImplemented {
-        issue: "issue 3",
-        planned:
-            "the Kronecker spectrum of the update (C1), the regime predicted from spec(A) and \
-                  spec(H) against simulated deep stacks, and the sufficient conditions C3-C7 on \
-                  random instances",
+fn theory(ctx: &mut Ctx) -> Result<Outcome> {
+    let dir = if ctx.dir.is_absolute() {
+        ctx.dir.clone()
+    } else {
+        std::env::current_dir()?.join(&ctx.dir)
+    };
+    let mut cmd = ctx.eigenformer()?;
+    cmd.args(["theory", "--profile", ctx.profile.name(), "--out"])
+        .arg(&dir);
+    run_command(&mut cmd)?;
+    let path = dir.join("theory.md");
+    let md = std::fs::read_to_string(&path)
+        .with_context(|| format!("`eigenformer theory` wrote no {}", path.display()))?;
+    Ok(Outcome::Done {
+        markdown: embed_section(&md, "theory/"),
     })
+}
+
+/// A section's stand-alone Markdown as a part of REPORT.md: its `# ` title is dropped (the report
+/// has its own section heading), the other headings move one level down, and relative links (to the
+/// section's artefacts, written next to its Markdown) get `prefix` so that they resolve from
+/// REPORT.md one directory up.
+fn embed_section(md: &str, prefix: &str) -> String {
+    let mut out = String::new();
+    let mut in_code = false;
+    for (i, line) in md.lines().enumerate() {
+        if line.trim_start().starts_with("```") {
+            in_code = !in_code;
+        }
+        if in_code {
+            out.push_str(line);
+        } else if i == 0 && line.starts_with("# ") {
+            continue;
+        } else if line.starts_with('#') {
+            out.push('#');
+            out.push_str(line);
+        } else {
+            let mut rest = line;
+            while let Some(k) = rest.find("](") {
+                out.push_str(&rest[..k + 2]);
+                rest = &rest[k + 2..];
+                let absolute = ["http://", "https://", "#", "/", "mailto:"]
+                    .iter()
+                    .any(|p| rest.starts_with(p));
+                if !absolute {
+                    out.push_str(prefix);
+                }
+            }
+            out.push_str(rest);
+        }
+        out.push('\n');
+    }
+    out.trim_start().to_string()
 }
 
 fn pretrained(_ctx: &mut Ctx) -> Result<Outcome> {
@@ -142,7 +186,6 @@ fn training(_ctx: &mut Ctx) -> Result<Outcome> {
 
 /// What a section function gets: the profile, its output directory, and the `eigenformer` binary.
 pub struct Ctx {
-    #[allow(dead_code)] // Passed to the subcommands once they exist (issues 3-6).
     pub profile: Profile,
     /// `<out>/<section>/`, created before the section runs.
     pub dir: PathBuf,
@@ -151,7 +194,6 @@ pub struct Ctx {
 
 impl Ctx {
     /// A command for the release `eigenformer` binary, built on first use (once per run).
-    #[allow(dead_code)] // The sections call this once their subcommands exist (issues 3-6).
     pub fn eigenformer(&mut self) -> Result<Command> {
         if self.binary.is_none() {
             run_command(cargo().args([
@@ -422,5 +464,17 @@ mod tests {
         assert!(md.contains("boom"));
         assert!(md.contains("## Environment"));
         assert!(md.contains("| CPU | a \\| b |"));
+    }
+
+    #[test]
+    fn embedded_sections_demote_headings_and_prefix_links() {
+        let md = "# Title\n\nText [plot](a.svg) and [web](https://x.org), ![f](b.svg).\n\n## Part\n\n```text\n# not a heading\n```\n";
+        let got = embed_section(md, "theory/");
+        assert!(!got.contains("# Title"));
+        assert!(got.starts_with(
+            "Text [plot](theory/a.svg) and [web](https://x.org), ![f](theory/b.svg)."
+        ));
+        assert!(got.contains("\n### Part\n"));
+        assert!(got.contains("\n# not a heading\n"));
     }
 }
