@@ -71,7 +71,9 @@ pub fn forward_flops(cfg: &ViTConfig, batch: usize) -> f64 {
         + 2.0 * 2.0 * b * n * n * d // scores and A·V over all heads
         + 2.0 * b * n * d * d // output projection
         + 2.0 * 2.0 * b * n * d * m; // MLP
-    2.0 * b * patches * patch_dim * d + cfg.depth as f64 * per_block + 2.0 * b * d * cfg.classes as f64
+    2.0 * b * patches * patch_dim * d
+        + cfg.depth as f64 * per_block
+        + 2.0 * b * d * cfg.classes as f64
 }
 
 /// Peak resident set size of this process in MiB (Linux), if readable.
@@ -96,7 +98,12 @@ pub fn measure(args: &BenchStepArgs) -> Result<BenchStepResult> {
     };
     let mut trainer = Trainer::new(model, hyper, 0)?;
     let mut rng = ChaCha8Rng::seed_from_u64(1);
-    let shape = (args.batch_size, cfg.channels, cfg.image_size, cfg.image_size);
+    let shape = (
+        args.batch_size,
+        cfg.channels,
+        cfg.image_size,
+        cfg.image_size,
+    );
     let images = Array4::from_shape_simple_fn(shape, || rng.gen_range(-1.0f32..1.0));
     let labels: Vec<usize> = (0..args.batch_size)
         .map(|_| rng.gen_range(0..cfg.classes))
