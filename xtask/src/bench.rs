@@ -33,6 +33,11 @@ pub struct BenchArgs {
     /// With --compare: only the shapes whose name contains this string.
     #[arg(long)]
     pub only: Option<String>,
+    /// With --compare: threads for both sides (RAYON_NUM_THREADS for ours, OPENBLAS_NUM_THREADS and
+    /// OMP_NUM_THREADS for NumPy). Default: all cores. `--threads 1` is the comparison least
+    /// disturbed by other load (OpenBLAS's threads spin-wait and degrade on an oversubscribed machine).
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
@@ -172,11 +177,21 @@ fn compare(args: &BenchArgs) -> Result<()> {
         for suite in SUITES {
             let exe = target_dir().join("release/examples").join(suite.example);
             eprintln!("xtask: round {round}/{rounds}: ours ({})", suite.example);
-            let out = command_stdout(Command::new(&exe).args(&extra))?;
+            let mut ours_cmd = Command::new(&exe);
+            if let Some(t) = args.threads {
+                ours_cmd.env("RAYON_NUM_THREADS", t.to_string());
+            }
+            let out = command_stdout(ours_cmd.args(&extra))?;
             ours.absorb(&out, suite.example)?;
             eprintln!("xtask: round {round}/{rounds}: NumPy ({})", suite.script);
             let script = workspace_root().join(suite.script);
-            let out = command_stdout(python().arg(&script).args(&extra))?;
+            let mut numpy_cmd = python();
+            if let Some(t) = args.threads {
+                numpy_cmd
+                    .env("OPENBLAS_NUM_THREADS", t.to_string())
+                    .env("OMP_NUM_THREADS", t.to_string());
+            }
+            let out = command_stdout(numpy_cmd.arg(&script).args(&extra))?;
             numpy.absorb(&out, suite.script)?;
         }
     }
@@ -214,12 +229,13 @@ fn table(args: &BenchArgs, ours: &Side, numpy: &Side) -> String {
         .unwrap_or_else(|| "unknown CPU".into());
     let mut md = String::new();
     md.push_str(&format!(
-        "Measured {} on {} ({} logical cores), `cargo xtask bench --compare --rounds {} --min-time {}`.\n\n",
+        "Measured {} on {} ({} logical cores), `cargo xtask bench --compare --rounds {} --min-time {}{}`.\n\n",
         now_utc(),
         cpu,
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         args.rounds.max(1),
-        args.min_time
+        args.min_time,
+        args.threads.map(|t| format!(" --threads {t}")).unwrap_or_default()
     ));
     md.push_str(&format!(
         "* ours: {}, {} rayon threads\n* NumPy: {}, OpenBLAS {} (`{}` kernel, {} threading), {} threads; \
