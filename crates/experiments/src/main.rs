@@ -18,6 +18,10 @@ enum Cli {
     Theory(cli::theory::TheoryArgs),
     /// Resolve, verify and cache a data set (official URL, then registry fallbacks); print its directory.
     Fetch(cli::fetch::FetchArgs),
+    /// Train a ViT on an image dataset: metrics, diagnostics and checkpoints after every epoch.
+    Train(cli::train::TrainArgs),
+    /// Test accuracy of a `train` checkpoint.
+    Eval(cli::eval::EvalArgs),
 }
 
 fn main() -> Result<()> {
@@ -27,5 +31,7 @@ fn main() -> Result<()> {
         Cli::Simulate(args) => cli::simulate::run(&args),
         Cli::Theory(args) => cli::theory::run(&args),
         Cli::Fetch(args) => cli::fetch::run(&args),
+        Cli::Train(args) => cli::train::run(&args),
+        Cli::Eval(args) => cli::eval::run(&args),
     }
 }

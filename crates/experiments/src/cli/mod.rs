@@ -4,9 +4,11 @@
 
 pub mod fetch;
 pub mod bench_step;
+pub mod eval;
 pub mod simulate;
 pub mod spectrum;
 pub mod theory;
+pub mod train;
 
 use anyhow::{Context, Result};
 use std::path::Path;

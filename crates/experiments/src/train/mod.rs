@@ -1,6 +1,10 @@
 //! Training Vision Transformers: the optimisation step shared by `eigenformer train` and
 //! `eigenformer bench-step`.
 
+pub mod checkpoint;
+pub mod diagnostics;
+pub mod eval;
+pub mod run;
 pub mod step;
 
 pub use step::{parameter_groups, StepStats, TrainHyper, Trainer, TrainingError};

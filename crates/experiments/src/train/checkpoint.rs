@@ -1,0 +1,285 @@
+//! Training checkpoints: `checkpoint.safetensors` (the model's `state_dict()` and the optimiser's
+//! buffers, prefixed `optim.`) and `checkpoint.json` (configuration, hyper-parameters, epoch and
+//! step counters, and the sha256 of the tensor file).
+//!
+//! Both files are written atomically (temporary file, then rename), tensors first. The JSON names
+//! the sha256 of the tensor file it belongs to, so a torn pair (a crash between the two renames)
+//! or a truncated/corrupted tensor file is detected on load with a clear error instead of loading
+//! mismatched weights.
+
+use crate::cli::write_atomic;
+use crate::train::TrainHyper;
+use anyhow::{bail, Context, Result};
+use eigenformer_model::{ViT, ViTConfig};
+use eigenformer_tensor::optim::OptimizerState;
+use ndarray::{ArrayD, IxDyn};
+use safetensors::tensor::{Dtype, TensorView};
+use safetensors::SafeTensors;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// File name of the tensors.
+pub const WEIGHTS_FILE: &str = "checkpoint.safetensors";
+/// File name of the metadata.
+pub const META_FILE: &str = "checkpoint.json";
+/// Prefix of the optimiser buffers in the tensor file.
+pub const OPTIM_PREFIX: &str = "optim.";
+/// Version of the checkpoint layout.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The run's settings as given on the command line (after defaults), recorded in `metrics.json`
+/// and `checkpoint.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    /// Dataset name (`fashion-mnist`, `mnist`, `cifar10`, `cifar100`).
+    pub dataset: String,
+    /// Model preset the configuration started from.
+    pub model: String,
+    /// Attention variant.
+    pub attention: String,
+    /// Epochs to train.
+    pub epochs: usize,
+    /// Images per step.
+    pub batch_size: usize,
+    /// Peak learning rate.
+    pub lr: f32,
+    /// Weight decay.
+    pub weight_decay: f32,
+    /// Warm-up length in epochs.
+    pub warmup_epochs: f64,
+    /// Label smoothing.
+    pub label_smoothing: f32,
+    /// Gradient-norm clip (None = off).
+    pub clip: Option<f32>,
+    /// Fraction of the training set used (class-balanced, seeded).
+    pub train_fraction: f64,
+    /// Seed of initialisation, shuffling, augmentation and drop-path.
+    pub seed: u64,
+    /// Cap on the batches per epoch (smoke tests).
+    pub max_train_batches: Option<usize>,
+    /// Cap on the evaluated test images.
+    pub eval_limit: Option<usize>,
+}
+
+impl RunConfig {
+    /// Differences that make a checkpoint of `self` unusable for a run of `other` (empty = same).
+    /// `eval_limit` only changes the evaluation, so it may differ.
+    pub fn mismatches(&self, other: &RunConfig) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut cmp = |name: &str, a: String, b: String| {
+            if a != b {
+                out.push(format!("{name}: checkpoint {a}, now {b}"));
+            }
+        };
+        cmp("dataset", self.dataset.clone(), other.dataset.clone());
+        cmp("model", self.model.clone(), other.model.clone());
+        cmp("attention", self.attention.clone(), other.attention.clone());
+        cmp("epochs", self.epochs.to_string(), other.epochs.to_string());
+        cmp(
+            "batch-size",
+            self.batch_size.to_string(),
+            other.batch_size.to_string(),
+        );
+        cmp("lr", self.lr.to_string(), other.lr.to_string());
+        cmp(
+            "weight-decay",
+            self.weight_decay.to_string(),
+            other.weight_decay.to_string(),
+        );
+        cmp(
+            "warmup-epochs",
+            self.warmup_epochs.to_string(),
+            other.warmup_epochs.to_string(),
+        );
+        cmp(
+            "label-smoothing",
+            self.label_smoothing.to_string(),
+            other.label_smoothing.to_string(),
+        );
+        cmp(
+            "clip",
+            format!("{:?}", self.clip),
+            format!("{:?}", other.clip),
+        );
+        cmp(
+            "train-fraction",
+            self.train_fraction.to_string(),
+            other.train_fraction.to_string(),
+        );
+        cmp("seed", self.seed.to_string(), other.seed.to_string());
+        cmp(
+            "max-train-batches",
+            format!("{:?}", self.max_train_batches),
+            format!("{:?}", other.max_train_batches),
+        );
+        out
+    }
+}
+
+/// `checkpoint.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointMeta {
+    /// [`FORMAT_VERSION`].
+    pub format: u32,
+    /// The model's configuration.
+    pub model_config: ViTConfig,
+    /// The optimisation hyper-parameters (steps resolved).
+    pub hyper: TrainHyper,
+    /// The run's settings.
+    pub run: RunConfig,
+    /// Epochs completed (the next epoch to train has this 0-based index).
+    pub epoch: usize,
+    /// Optimisation steps taken.
+    pub global_step: usize,
+    /// The optimiser's own step counter.
+    pub optimizer_step: u64,
+    /// sha256 (hex) of `checkpoint.safetensors`.
+    pub weights_sha256: String,
+}
+
+/// A loaded checkpoint.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    /// The metadata.
+    pub meta: CheckpointMeta,
+    /// The model's tensors by name.
+    pub model: Vec<(String, ArrayD<f32>)>,
+    /// The optimiser's state.
+    pub optimizer: OptimizerState,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn f32_bytes(a: &ArrayD<f32>) -> Vec<u8> {
+    a.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Whether `dir` holds a checkpoint metadata file.
+pub fn exists(dir: &Path) -> bool {
+    dir.join(META_FILE).is_file()
+}
+
+/// Write the checkpoint of `model` and `optimizer` into `dir` (atomically, tensors first).
+/// `meta.optimizer_step` and `meta.weights_sha256` are filled in here.
+pub fn save(
+    dir: &Path,
+    model: &ViT,
+    optimizer: &OptimizerState,
+    mut meta: CheckpointMeta,
+) -> Result<()> {
+    let mut named: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (name, a) in model.state_dict() {
+        if name.starts_with(OPTIM_PREFIX) {
+            bail!("model tensor name {name:?} collides with the optimiser prefix");
+        }
+        named.push((name, a.shape().to_vec(), f32_bytes(&a)));
+    }
+    for (name, a) in &optimizer.buffers {
+        named.push((
+            format!("{OPTIM_PREFIX}{name}"),
+            a.shape().to_vec(),
+            f32_bytes(a),
+        ));
+    }
+    let views = named
+        .iter()
+        .map(|(n, shape, bytes)| {
+            Ok((
+                n.clone(),
+                TensorView::new(Dtype::F32, shape.clone(), bytes)?,
+            ))
+        })
+        .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()
+        .context("building the checkpoint tensors")?;
+    let bytes = safetensors::serialize(views, None).context("serialising the checkpoint")?;
+    meta.format = FORMAT_VERSION;
+    meta.optimizer_step = optimizer.step;
+    meta.weights_sha256 = hex(&bytes);
+    write_atomic(&dir.join(WEIGHTS_FILE), &bytes)?;
+    write_atomic(
+        &dir.join(META_FILE),
+        serde_json::to_string_pretty(&meta)?.as_bytes(),
+    )?;
+    Ok(())
+}
+
+/// Read only `checkpoint.json` from `dir`.
+pub fn load_meta(dir: &Path) -> Result<CheckpointMeta> {
+    let path = dir.join(META_FILE);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading the checkpoint metadata {}", path.display()))?;
+    let meta: CheckpointMeta = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{}: not a valid checkpoint metadata file (truncated or edited?)",
+            path.display()
+        )
+    })?;
+    if meta.format != FORMAT_VERSION {
+        bail!(
+            "{}: checkpoint format {} is not supported (expected {FORMAT_VERSION})",
+            path.display(),
+            meta.format
+        );
+    }
+    Ok(meta)
+}
+
+/// Load the checkpoint in `dir`, verifying the tensor file against the metadata.
+pub fn load(dir: &Path) -> Result<Checkpoint> {
+    let meta = load_meta(dir)?;
+    let path: PathBuf = dir.join(WEIGHTS_FILE);
+    let bytes = std::fs::read(&path)
+        .with_context(|| format!("reading the checkpoint tensors {}", path.display()))?;
+    let sha = hex(&bytes);
+    if sha != meta.weights_sha256 {
+        bail!(
+            "{}: the file does not match {META_FILE} (sha256 {sha}, expected {}); it is \
+             truncated, corrupted or from another run",
+            path.display(),
+            meta.weights_sha256
+        );
+    }
+    let st = SafeTensors::deserialize(&bytes)
+        .with_context(|| format!("{}: not a valid safetensors file", path.display()))?;
+    let mut model = Vec::new();
+    let mut buffers = Vec::new();
+    let mut names: Vec<String> = st.names().into_iter().map(String::from).collect();
+    names.sort();
+    for name in names {
+        let view = st
+            .tensor(&name)
+            .with_context(|| format!("{}: tensor {name}", path.display()))?;
+        if view.dtype() != Dtype::F32 {
+            bail!(
+                "{}: tensor {name} has dtype {:?}, expected F32",
+                path.display(),
+                view.dtype()
+            );
+        }
+        let data: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let array = ArrayD::from_shape_vec(IxDyn(view.shape()), data)
+            .with_context(|| format!("{}: tensor {name} has a bad shape", path.display()))?;
+        match name.strip_prefix(OPTIM_PREFIX) {
+            Some(rest) => buffers.push((rest.to_string(), array)),
+            None => model.push((name, array)),
+        }
+    }
+    Ok(Checkpoint {
+        optimizer: OptimizerState {
+            step: meta.optimizer_step,
+            buffers,
+        },
+        meta,
+        model,
+    })
+}
