@@ -5,10 +5,9 @@
 //! epoch's accuracy from the checkpoint.
 
 use eigenformer_experiments::assets::{program_available, Resolver};
-use eigenformer_experiments::cli::eval::load_model;
+use eigenformer_experiments::cli::eval::{load_model, measure, EvalArgs};
 use eigenformer_experiments::data::{DatasetKind, Split};
 use eigenformer_experiments::train::checkpoint::RunConfig;
-use eigenformer_experiments::train::eval::evaluate;
 use eigenformer_experiments::train::run::{train, TrainData, TrainOptions};
 use eigenformer_model::ViTConfig;
 use std::time::Instant;
@@ -72,7 +71,7 @@ fn tiny_vit_learns_fashion_mnist() {
         &TrainData {
             kind,
             train: train_set,
-            test: test_set.clone(),
+            test: test_set,
         },
     )
     .unwrap();
@@ -90,9 +89,17 @@ fn tiny_vit_learns_fashion_mnist() {
         "test accuracy {last} is not clearly above chance"
     );
 
-    let (model, meta) = load_model(out.path()).unwrap();
+    let (_, meta) = load_model(out.path()).unwrap();
     assert_eq!(meta.epoch, 6);
-    let r = evaluate(&model, kind, &test_set, 256).unwrap();
+    // `eigenformer eval` on the checkpoint, with the resolved files as --data-dir.
+    let r = measure(&EvalArgs {
+        checkpoint: out.path().to_path_buf(),
+        data_dir: Some(dir.clone()),
+        eval_limit: Some(1000),
+        batch_size: 256,
+        json: true,
+    })
+    .unwrap();
     assert_eq!(r.images, 1000);
     assert!((r.test_accuracy - last).abs() < 1e-9);
 }
