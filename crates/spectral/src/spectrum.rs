@@ -62,7 +62,11 @@ impl std::fmt::Display for Regime {
 /// convergence).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LimitNotions {
-    /// Normalised X tends to rank 1 (σ₂/σ₁ → 0): the dominating set spans a single real A-mode.
+    /// Normalised X tends to rank 1 (σ₂/σ₁ → 0): every dominating pair shares one real A-mode, or
+    /// every dominating pair shares one real H-mode. The limit is `Σ c_ij μ_ij^L v_i u_jᵀ` over the
+    /// dominating pairs; with a common real `v` it is `v wᵀ`, with a common real `u` it is `w uᵀ`
+    /// (for example a complex-conjugate pair of A with one real h: `2 Re(c μ^L v) uᵀ`), so rank 1
+    /// either way. Rank 2 needs complex modes on both sides or several modes on both.
     pub rank_collapse: bool,
     /// All pairwise token cosines tend to 1: the DC mode strictly dominates.
     pub angle_convergence: bool,
@@ -356,10 +360,14 @@ impl UpdateSpectrum {
             (true, false) if dominating.iter().all(real_negative) => Regime::AlternatingSmoothing,
             (true, false) => Regime::Smoothing,
         };
-        let first_a = dominating[0].a_index;
-        let a_real = a[first_a].im.abs() <= 1e-12 * a[first_a].norm().max(1.0);
+        let is_real = |z: Complex64| z.im.abs() <= 1e-12 * z.norm().max(1.0);
+        let (first_a, first_h) = (dominating[0].a_index, dominating[0].h_index);
+        let one_real_a_mode =
+            is_real(a[first_a]) && dominating.iter().all(|p| p.a_index == first_a);
+        let one_real_h_mode =
+            is_real(h[first_h]) && dominating.iter().all(|p| p.h_index == first_h);
         let limits = LimitNotions {
-            rank_collapse: a_real && dominating.iter().all(|p| p.a_index == first_a),
+            rank_collapse: one_real_a_mode || one_real_h_mode,
             angle_convergence: has_dc && !has_non_dc,
             input_convergence: n == 1 || max_non_dc < 1.0 - tie_rtol,
         };
@@ -799,7 +807,24 @@ mod tests {
         assert!(s.limits.angle_convergence && s.limits.rank_collapse);
         let s = UpdateSpectrum::from_eigenvalues(a, 0, vec![c(0.0)], &opts).unwrap();
         assert_eq!(s.regime, Regime::Balanced);
-        assert!(!s.limits.rank_collapse && !s.limits.input_convergence);
+        // d = 1: every pair shares the single real H-mode, so X stays rank 1 trivially.
+        assert!(s.limits.rank_collapse && !s.limits.input_convergence);
+    }
+
+    #[test]
+    fn complex_pair_of_a_with_one_real_h_still_collapses_rank() {
+        let opts = SpectrumOptions::default();
+        let z = |re: f64, im: f64| Complex64::new(re, im);
+        let a = vec![z(1.0, 0.0), z(-0.4, 0.5), z(-0.4, -0.5)];
+        // h = -1.5: |1 + a h| = 0.5 for the DC mode, |1.6 ∓ 0.75i| ≈ 1.77 for the pair.
+        let s = UpdateSpectrum::from_eigenvalues(a.clone(), 0, vec![z(-1.5, 0.0)], &opts).unwrap();
+        assert_eq!(s.regime, Regime::Sharpening);
+        assert_eq!(s.dominating.len(), 2);
+        assert!(s.limits.rank_collapse, "2 Re(c μ^L v) uᵀ has rank 1");
+        // With a complex pair on both sides, four pairs tie and the limit has rank 2.
+        let h = vec![z(-1.5, 0.2), z(-1.5, -0.2)];
+        let s = UpdateSpectrum::from_eigenvalues(a, 0, h, &opts).unwrap();
+        assert!(!s.limits.rank_collapse);
     }
 
     #[test]
@@ -810,20 +835,6 @@ mod tests {
         assert_eq!(s.dc_index, 0);
         assert_eq!(s.a_eigenvalues[0], c(1.0));
         assert!(UpdateSpectrum::from_eigenvalues(vec![c(1.0)], 3, vec![c(0.1)], &opts).is_err());
-    }
-
-    #[test]
-    fn complex_a_pair_does_not_collapse_rank() {
-        let opts = SpectrumOptions::default();
-        let a = vec![
-            c(1.0),
-            Complex64::new(-0.4, 0.5),
-            Complex64::new(-0.4, -0.5),
-        ];
-        let s = UpdateSpectrum::from_eigenvalues(a, 0, vec![c(-1.0)], &opts).unwrap();
-        assert_eq!(s.regime, Regime::Sharpening);
-        assert_eq!(s.dominating.len(), 2);
-        assert!(!s.limits.rank_collapse);
     }
 
     #[test]
