@@ -7,6 +7,6 @@
 
 pub mod assets;
 pub mod cli;
-pub mod plot;
 pub mod data;
+pub mod plot;
 pub mod train;

@@ -2,9 +2,9 @@
 //! struct and a `run` function, so the binary stays a thin dispatcher and tests can call commands
 //! in-process.
 
-pub mod fetch;
 pub mod bench_step;
 pub mod eval;
+pub mod fetch;
 pub mod simulate;
 pub mod spectrum;
 pub mod theory;
