@@ -18,6 +18,8 @@
 //!   relative residual) and the asymmetry of H.
 //! - [`dynamics`]: simulation of deep stacks (single/multi-head, optional renormalisation, pre-LN).
 //! - [`construction`]: the spectral reparameterisation `H = V diag(λ) V⁻¹` (C10).
+//! - [`random`]: seeded random instances (softmax attention, bases, matrices with a prescribed
+//!   spectrum) and the dense reference update, shared by the property tests and the theory report.
 //! - [`validate`]: input checks, including [`check_row_stochastic`].
 //! - [`error`]: the error type, [`SpectralError`].
 //!
@@ -40,6 +42,7 @@ pub mod error;
 pub mod linalg;
 pub mod metrics;
 pub mod npy;
+pub mod random;
 pub mod spectrum;
 pub mod validate;
 

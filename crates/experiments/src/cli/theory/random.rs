@@ -3,40 +3,16 @@
 //! `eigenformer-spectral`; this module only draws the inputs.
 
 use anyhow::{Context, Result};
-use eigenformer_spectral::{general_h, linalg, Complex64};
+use eigenformer_spectral::{general_h, Complex64};
 use ndarray::{s, Array2};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::StandardNormal;
 use serde::Serialize;
 
-/// Standard normal `r × c` matrix.
-pub fn normal_matrix(r: usize, c: usize, rng: &mut ChaCha8Rng) -> Array2<f64> {
-    Array2::from_shape_fn((r, c), |_| rng.sample::<f64, _>(StandardNormal))
-}
-
-/// Row-wise softmax of `scale · N(0,1)` scores: a positive row-stochastic attention matrix.
-pub fn softmax_attention(n: usize, scale: f64, rng: &mut ChaCha8Rng) -> Array2<f64> {
-    let mut a = normal_matrix(n, n, rng) * scale;
-    for mut row in a.rows_mut() {
-        let m = row.fold(f64::NEG_INFINITY, |m, v| m.max(*v));
-        row.mapv_inplace(|v| (v - m).exp());
-        let t = row.sum();
-        row.mapv_inplace(|v| v / t);
-    }
-    a
-}
-
-/// `I + 0.4 G / √d`: a random, usually well-conditioned eigenvector matrix.
-pub fn random_basis(d: usize, rng: &mut ChaCha8Rng) -> Array2<f64> {
-    Array2::eye(d) + normal_matrix(d, d, rng) * (0.4 / (d as f64).sqrt())
-}
-
-/// 2-norm condition number.
-pub fn condition_number(m: &Array2<f64>) -> Result<f64> {
-    let s = linalg::singular_values(m.view())?;
-    Ok(s[0] / s[s.len() - 1])
-}
+pub use eigenformer_spectral::random::{
+    condition_number, dense_update, normal_matrix, random_basis, real, rotation_block, similar,
+    softmax_attention,
+};
 
 /// A random basis with condition number below `max_cond` (redrawn until it is).
 pub fn conditioned_basis(d: usize, max_cond: f64, rng: &mut ChaCha8Rng) -> Result<Array2<f64>> {
@@ -47,21 +23,6 @@ pub fn conditioned_basis(d: usize, max_cond: f64, rng: &mut ChaCha8Rng) -> Resul
         }
     }
     anyhow::bail!("no basis with condition number < {max_cond} in 1000 draws")
-}
-
-/// `V B V⁻¹` through a solve (`Vᵀ Hᵀ = (V B)ᵀ`).
-pub fn similar(v: &Array2<f64>, b: &Array2<f64>) -> Result<Array2<f64>> {
-    let rhs = v.dot(b).t().to_owned();
-    let vt = v.t().to_owned();
-    Ok(linalg::solve(vt.view(), rhs.view())?.t().to_owned())
-}
-
-/// `ρ [[cos φ, −sin φ], [sin φ, cos φ]]`: eigenvalues `ρ e^{±iφ}`.
-pub fn rotation_block(rho: f64, phi: f64) -> Array2<f64> {
-    ndarray::array![
-        [rho * phi.cos(), -rho * phi.sin()],
-        [rho * phi.sin(), rho * phi.cos()]
-    ]
 }
 
 /// The kinds of random H of the agreement table.
@@ -151,25 +112,13 @@ pub fn random_h(kind: HKind, d: usize, rng: &mut ChaCha8Rng) -> Result<Array2<f6
                 b[[k, k]] = rng.gen_range(-2.0..=2.0);
             }
             let v = conditioned_basis(d, 50.0, rng)?;
-            similar(&v, &b)
+            Ok(similar(&v, &b)?)
         }
         HKind::Gaussian => {
             let scale = rng.gen_range(0.3..=3.0);
             Ok(normal_matrix(d, d, rng) * (scale / (d as f64).sqrt()))
         }
     }
-}
-
-/// `I + Hᵀ ⊗ A`, the dense update matrix acting on column-stacked `vec(X)` (for C1 only: the
-/// analysis itself never forms it).
-pub fn dense_update(a: &Array2<f64>, h: &Array2<f64>) -> Array2<f64> {
-    let (n, d) = (a.nrows(), h.nrows());
-    Array2::from_shape_fn((n * d, n * d), |(r, c)| {
-        let (j, i) = (r / n, r % n);
-        let (l, k) = (c / n, c % n);
-        let id = if r == c { 1.0 } else { 0.0 };
-        id + h[[l, j]] * a[[i, k]]
-    })
 }
 
 /// Largest distance between two equally long multisets of complex numbers after greedy matching
@@ -196,9 +145,4 @@ pub fn matched_max_deviation(expected: &[Complex64], actual: &[Complex64]) -> f6
         }
     }
     worst
-}
-
-/// Real values as complex numbers.
-pub fn real(values: &[f64]) -> Vec<Complex64> {
-    values.iter().map(|&v| Complex64::new(v, 0.0)).collect()
 }
