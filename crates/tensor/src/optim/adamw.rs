@@ -1,6 +1,6 @@
 //! AdamW (Loshchilov & Hutter): Adam with weight decay decoupled from the gradient.
 
-use super::{all_params, export_buffers, load_buffers, Optimizer, OptimizerState, ParamGroup};
+use super::{export_buffers, flatten_groups, load_buffers, Optimizer, OptimizerState, ParamGroup};
 use crate::error::{Result, TensorError};
 use crate::tensor::Tensor;
 use ndarray::{ArrayD, Zip};
@@ -54,11 +54,7 @@ impl AdamW {
                 reason: format!("invalid hyper-parameters {config:?} (lr ≥ 0, betas in [0, 1), eps > 0, weight decay ≥ 0)"),
             });
         }
-        let params: Vec<Tensor> = all_params(&groups).cloned().collect();
-        let decay = groups
-            .iter()
-            .flat_map(|g| g.params.iter().map(move |_| g.weight_decay))
-            .collect();
+        let (params, decay) = flatten_groups(&groups);
         let n = params.len();
         Ok(AdamW {
             config,

@@ -77,9 +77,12 @@ pub trait Optimizer {
     fn load_state(&mut self, state: &OptimizerState) -> Result<()>;
 }
 
-/// All parameters of all groups, in order.
-fn all_params(groups: &[ParamGroup]) -> impl Iterator<Item = &Tensor> {
-    groups.iter().flat_map(|g| g.params.iter())
+/// All parameters of all groups, in order, each with its group's weight decay.
+fn flatten_groups(groups: &[ParamGroup]) -> (Vec<Tensor>, Vec<f32>) {
+    groups
+        .iter()
+        .flat_map(|g| g.params.iter().map(move |p| (p.clone(), g.weight_decay)))
+        .unzip()
 }
 
 /// Restore per-parameter buffers named `{prefix}.{index}` into `slots`.

@@ -1,6 +1,6 @@
 //! Stochastic gradient descent with (heavy-ball or Nesterov) momentum.
 
-use super::{all_params, export_buffers, load_buffers, Optimizer, OptimizerState, ParamGroup};
+use super::{export_buffers, flatten_groups, load_buffers, Optimizer, OptimizerState, ParamGroup};
 use crate::error::{Result, TensorError};
 use crate::tensor::Tensor;
 use ndarray::{ArrayD, Zip};
@@ -45,11 +45,7 @@ impl Sgd {
                 reason: format!("invalid hyper-parameters {config:?} (lr ≥ 0, momentum in [0, 1))"),
             });
         }
-        let params: Vec<Tensor> = all_params(&groups).cloned().collect();
-        let decay = groups
-            .iter()
-            .flat_map(|g| g.params.iter().map(move |_| g.weight_decay))
-            .collect();
+        let (params, decay) = flatten_groups(&groups);
         let n = params.len();
         Ok(Sgd {
             config,
