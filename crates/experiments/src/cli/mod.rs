@@ -11,7 +11,36 @@ pub mod theory;
 pub mod train;
 
 use anyhow::{Context, Result};
+use eigenformer_spectral::SpectralError;
+use ndarray::ArrayView2;
 use std::path::Path;
+
+/// Check that the attention matrix read from `path` is row-stochastic within `tol`. With
+/// `allow_nonstochastic` a matrix that is not is accepted with a warning pushed to `warnings`, and
+/// the returned tolerance (`f64::MAX`) lets the analysis take it; otherwise it is a clear error.
+/// Returns the tolerance the analysis should use.
+pub fn accept_attention(
+    a: ArrayView2<'_, f64>,
+    path: &Path,
+    tol: f64,
+    allow_nonstochastic: bool,
+    warnings: &mut Vec<String>,
+) -> Result<f64> {
+    match eigenformer_spectral::check_row_stochastic(a, tol) {
+        Ok(()) => Ok(tol),
+        Err(e @ SpectralError::NotRowStochastic { .. }) if allow_nonstochastic => {
+            warnings.push(format!(
+                "{}: {e}; used anyway (--allow-nonstochastic)",
+                path.display()
+            ));
+            Ok(f64::MAX)
+        }
+        Err(e) => Err(anyhow::Error::new(e).context(format!(
+            "{} is not a valid attention matrix (pass --allow-nonstochastic to use it anyway)",
+            path.display()
+        ))),
+    }
+}
 
 /// Write `contents` to `path` atomically: a temporary file in the same directory, then a rename,
 /// so a reader never sees a half-written result and an interrupted run leaves the old file intact.

@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use eigenformer_spectral::{
     multi_head_spectrum, npy, simulate, DynamicsConfig, DynamicsHead, HeadInput, HeadWeights,
-    LayerNormParams, Regime, SpectralError, SpectrumOptions, Trajectory,
+    LayerNormParams, Regime, SpectrumOptions, Trajectory,
 };
 use ndarray::Array2;
 use rand::SeedableRng;
@@ -139,19 +139,13 @@ pub fn execute(args: &SimulateArgs) -> Result<SimulateSummary> {
     let mut warnings = Vec::new();
     let mut stochastic_tol = SpectrumOptions::default().stochastic_tol;
     for (a, path) in a_mats.iter().zip(&args.attention) {
-        match eigenformer_spectral::check_row_stochastic(a.view(), stochastic_tol) {
-            Ok(()) => {}
-            Err(e @ SpectralError::NotRowStochastic { .. }) if args.allow_nonstochastic => {
-                warnings.push(format!("{}: {e}; simulated anyway", path.display()));
-                stochastic_tol = f64::MAX;
-            }
-            Err(e) => {
-                return Err(anyhow::Error::new(e).context(format!(
-                "{} is not a valid attention matrix (pass --allow-nonstochastic to use it anyway)",
-                path.display()
-            )))
-            }
-        }
+        stochastic_tol = super::accept_attention(
+            a.view(),
+            path,
+            stochastic_tol,
+            args.allow_nonstochastic,
+            &mut warnings,
+        )?;
     }
     let n = a_mats[0].nrows();
     let d = h_mats[0].nrows();
@@ -241,12 +235,7 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
     let regimes: Vec<String> = summary
         .predicted_regime
         .iter()
-        .map(|r| {
-            serde_json::to_value(r)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default()
-        })
+        .map(|r| r.name().to_string())
         .collect();
     println!(
         "simulated {} layers of n = {} tokens, d = {}; predicted regime: {}{}",

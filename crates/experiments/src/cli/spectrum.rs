@@ -4,8 +4,8 @@
 use anyhow::{Context, Result};
 use clap::Args;
 use eigenformer_spectral::{
-    layernorm_effective_h, npy, Complex64, LimitNotions, ModePair, Regime, SpectralError,
-    SpectrumOptions, UpdateSpectrum,
+    layernorm_effective_h, npy, Complex64, LimitNotions, ModePair, Regime, SpectrumOptions,
+    UpdateSpectrum,
 };
 use ndarray::Array2;
 use serde::Serialize;
@@ -104,19 +104,13 @@ pub fn analyse(args: &SpectrumArgs) -> Result<SpectrumJson> {
         tie_rtol: args.tie_rtol,
         ..SpectrumOptions::default()
     };
-    match eigenformer_spectral::check_row_stochastic(a.view(), opts.stochastic_tol) {
-        Ok(()) => {}
-        Err(e @ SpectralError::NotRowStochastic { .. }) if args.allow_nonstochastic => {
-            warnings.push(format!("{e}; analysed anyway (--allow-nonstochastic)"));
-            opts.stochastic_tol = f64::MAX;
-        }
-        Err(e) => {
-            return Err(anyhow::Error::new(e).context(format!(
-            "{} is not a valid attention matrix (pass --allow-nonstochastic to analyse it anyway)",
-            args.attention.display()
-        )))
-        }
-    }
+    opts.stochastic_tol = super::accept_attention(
+        a.view(),
+        &args.attention,
+        opts.stochastic_tol,
+        args.allow_nonstochastic,
+        &mut warnings,
+    )?;
     let (h, h_used): (Array2<f64>, &'static str) = match &args.gamma {
         Some(path) => {
             let gamma = npy::read_npy_1d(path)?;
@@ -185,10 +179,7 @@ fn fmt_list(values: &[[f64; 2]], max: usize) -> String {
 
 /// Human-readable rendering of the analysis.
 pub fn render_text(r: &SpectrumJson) -> String {
-    let regime = serde_json::to_value(r.regime)
-        .ok()
-        .and_then(|v| v.as_str().map(String::from))
-        .unwrap_or_default();
+    let regime = r.regime.name();
     let mut s = String::new();
     for w in &r.warnings {
         s.push_str(&format!("warning: {w}\n"));
