@@ -17,6 +17,9 @@
 //! - [`layers`] — [`Linear`] (`y = x W + b`, W stored `[in, out]`), [`LayerNorm`], [`Mlp`] (GELU).
 //! - [`init`] — the seeded initialisation (truncated normal std 0.02, zero biases, LN 1/0, …).
 //! - [`error`] — [`ModelError`].
+//! - [`hf`] — Hugging Face encoders (BERT/MiniLM, MPNet, ViT/DeiT) from `config.json` +
+//!   `model.safetensors`: [`HfEncoder`] (`load_dir`, `forward` → [`EncoderTrace`],
+//!   `head_value_output`, `attention_input_ln_gamma`), [`HfError`].
 //!
 //! ## Conventions
 //!
@@ -45,6 +48,7 @@ pub mod attention;
 pub mod block;
 pub mod config;
 pub mod error;
+pub mod hf;
 pub mod init;
 pub mod layers;
 pub mod vit;
@@ -53,5 +57,6 @@ pub use attention::{Attention, HeadH, SpectralParams};
 pub use block::{Block, FeatScale};
 pub use config::{AttentionKind, SpectralForm, SpectralOptions, ViTConfig, PRESETS};
 pub use error::{ModelError, Result};
+pub use hf::{load_dir as load_hf_dir, EncoderTrace, HfConfig, HfEncoder, HfError};
 pub use layers::{LayerNorm, Linear, Mlp};
 pub use vit::{Mode, Trace, ViT};

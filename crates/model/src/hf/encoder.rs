@@ -1,0 +1,218 @@
+//! [`HfEncoder`]: a loaded checkpoint, its forward pass and the per-head matrices the audit needs.
+
+use crate::hf::checkpoint::TensorSource;
+use crate::hf::config::HfConfig;
+use crate::hf::error::HfError;
+use crate::hf::forward::{run, EncoderTrace, Input};
+use crate::hf::weights::{read_weights, EmbeddingW, EncoderWeights};
+use eigenformer_tensor::{no_grad, Tensor};
+use memmap2::Mmap;
+use ndarray::{s, Array1, Array2, ArrayView3, Ix2};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+/// A Hugging Face encoder loaded for inference (see the [module documentation](crate::hf)).
+#[derive(Debug, Clone)]
+pub struct HfEncoder {
+    config: HfConfig,
+    weights: EncoderWeights,
+    source: PathBuf,
+}
+
+fn io_err(file: &Path) -> impl FnOnce(std::io::Error) -> HfError + '_ {
+    move |source| HfError::Io {
+        file: file.to_path_buf(),
+        source,
+    }
+}
+
+fn to_f64_1d(t: &Tensor) -> Array1<f64> {
+    t.to_vec().into_iter().map(f64::from).collect()
+}
+
+impl HfEncoder {
+    /// Load `dir/config.json` and `dir/model.safetensors` (memory-mapped; every tensor is
+    /// copied out to f32 before the map is dropped). A `dir/tokenizer.json`, when present,
+    /// adds its special tokens to [`HfConfig::special_token_ids`].
+    pub fn load_dir(dir: &Path) -> Result<HfEncoder, HfError> {
+        let config_path = dir.join("config.json");
+        let text = std::fs::read_to_string(&config_path).map_err(io_err(&config_path))?;
+        let mut config = HfConfig::parse(&text, &config_path)?;
+        if let Ok(tok) = std::fs::read_to_string(dir.join("tokenizer.json")) {
+            config.add_tokenizer_specials(&tok);
+        }
+        let model_path = dir.join("model.safetensors");
+        let file = File::open(&model_path).map_err(io_err(&model_path))?;
+        let len = file.metadata().map_err(io_err(&model_path))?.len();
+        if len == 0 {
+            // Nothing to map (mapping 0 bytes fails on some systems): the header check reports
+            // the truncated file.
+            return HfEncoder::from_parts(config, &[], &model_path);
+        }
+        // SAFETY: the map is read-only and lives only until the end of this function; every
+        // tensor is copied into owned memory before it is dropped. As with any mapped file,
+        // another process truncating it meanwhile would fault: the accepted cost of not reading
+        // a GB-sized checkpoint into a Vec first.
+        let map = unsafe { Mmap::map(&file) }.map_err(io_err(&model_path))?;
+        HfEncoder::from_parts(config, &map, &model_path)
+    }
+
+    /// Load from the text of a `config.json` and the bytes of a `model.safetensors` (errors
+    /// name them `config.json` and `model.safetensors`). Used by tests and the fuzz target.
+    pub fn from_bytes(config_json: &str, safetensors: &[u8]) -> Result<HfEncoder, HfError> {
+        let config = HfConfig::parse(config_json, Path::new("config.json"))?;
+        HfEncoder::from_parts(config, safetensors, Path::new("model.safetensors"))
+    }
+
+    fn from_parts(config: HfConfig, bytes: &[u8], file: &Path) -> Result<HfEncoder, HfError> {
+        let src = TensorSource::new(bytes, file, config.family.prefix())?;
+        let weights = read_weights(&src, &config)?;
+        Ok(HfEncoder {
+            config,
+            weights,
+            source: file.to_path_buf(),
+        })
+    }
+
+    /// The architecture.
+    pub fn config(&self) -> &HfConfig {
+        &self.config
+    }
+
+    /// The weights (linear weights in PyTorch's `[out, in]` layout).
+    pub fn weights(&self) -> &EncoderWeights {
+        &self.weights
+    }
+
+    /// The checkpoint file this was loaded from.
+    pub fn source(&self) -> &Path {
+        &self.source
+    }
+
+    /// Run a text encoder on one sequence of token ids (special tokens included, as the
+    /// tokenizer produced them; no padding). Errors for an empty sequence, one longer than
+    /// [`HfConfig::max_tokens`], an id ≥ the vocabulary, or a vision model.
+    pub fn forward(&self, token_ids: &[u32]) -> Result<EncoderTrace, HfError> {
+        let c = &self.config;
+        if c.family.is_vision() {
+            return Err(HfError::Input(format!(
+                "{} is a vision model: use forward_pixels",
+                c.model_type
+            )));
+        }
+        if token_ids.is_empty() {
+            return Err(HfError::Input("no token ids".into()));
+        }
+        if token_ids.len() > c.max_tokens() {
+            return Err(HfError::Input(format!(
+                "{} tokens, but the model takes at most {}",
+                token_ids.len(),
+                c.max_tokens()
+            )));
+        }
+        if let Some(bad) = token_ids.iter().find(|&&i| i as usize >= c.vocab) {
+            return Err(HfError::Input(format!(
+                "token id {bad} is outside the vocabulary of {}",
+                c.vocab
+            )));
+        }
+        no_grad(|| run(c, &self.weights, Input::Tokens(token_ids)))
+    }
+
+    /// Run a vision encoder on one image `[channels, image_size, image_size]`, already
+    /// normalised as the checkpoint expects (transformers' image processor does that).
+    pub fn forward_pixels(&self, pixels: ArrayView3<'_, f32>) -> Result<EncoderTrace, HfError> {
+        let c = &self.config;
+        let Some(image) = c.image else {
+            return Err(HfError::Input(format!(
+                "{} is a text model: use forward with token ids",
+                c.model_type
+            )));
+        };
+        let want = [image.channels, image.image_size, image.image_size];
+        if pixels.shape() != want {
+            return Err(HfError::Input(format!(
+                "pixels have shape {:?}, the model takes {want:?}",
+                pixels.shape()
+            )));
+        }
+        let pixels = pixels.to_owned().into_dyn();
+        no_grad(|| run(c, &self.weights, Input::Pixels(pixels)))
+    }
+
+    fn check_layer(&self, layer: usize) -> Result<(), HfError> {
+        if layer >= self.config.layers {
+            return Err(HfError::Index {
+                what: "layer",
+                index: layer,
+                len: self.config.layers,
+            });
+        }
+        Ok(())
+    }
+
+    /// The value·output factors of head `head` in layer `layer`, in f64, in the row-vector
+    /// convention of theory.md §3 (tokens are rows, `y = x W`):
+    /// `W_V^h = (V[h·d_h..(h+1)·d_h, :])ᵀ` (d×d_h) and `W_O^h = (O[:, h·d_h..(h+1)·d_h])ᵀ`
+    /// (d_h×d), with V and O the PyTorch `[out, in]` weights of the value and attention-output
+    /// linears. So `H_h = W_V^h W_O^h` (d×d) and the layer's attention adds `Σ_h A_h X H_h`
+    /// (plus biases) to its input X; `W_O^h W_V^h` (d_h×d_h) has the same nonzero eigenvalues
+    /// (C9).
+    pub fn head_value_output(
+        &self,
+        layer: usize,
+        head: usize,
+    ) -> Result<(Array2<f64>, Array2<f64>), HfError> {
+        self.check_layer(layer)?;
+        if head >= self.config.heads {
+            return Err(HfError::Index {
+                what: "head",
+                index: head,
+                len: self.config.heads,
+            });
+        }
+        let l = &self.weights.layers[layer];
+        let dh = self.config.head_dim;
+        let rows = head * dh..(head + 1) * dh;
+        let matrix = |t: &Tensor| -> Result<Array2<f32>, HfError> {
+            t.to_array()
+                .into_dimensionality::<Ix2>()
+                .map_err(|e| HfError::Input(format!("internal: weight is not a matrix: {e}")))
+        };
+        let v = matrix(&l.value.weight)?;
+        let o = matrix(&l.output.weight)?;
+        let w_v = v.slice(s![rows.clone(), ..]).t().mapv(f64::from);
+        let w_o = o.slice(s![.., rows]).t().mapv(f64::from);
+        Ok((w_v, w_o))
+    }
+
+    /// `H_h = W_V^h W_O^h` (d×d, f64) of head `head` in layer `layer`; see
+    /// [`HfEncoder::head_value_output`].
+    pub fn head_matrix(&self, layer: usize, head: usize) -> Result<Array2<f64>, HfError> {
+        let (w_v, w_o) = self.head_value_output(layer, head)?;
+        Ok(w_v.dot(&w_o))
+    }
+
+    /// γ of the LayerNorm whose output is the input X of layer `layer`'s attention, so that the
+    /// effective matrix of head h is `diag(γ) H_h` (theory.md C8). Pre-LN (ViT, DeiT): the
+    /// layer's own `layernorm_before`. Post-LN (BERT, MPNet): the previous layer's output
+    /// LayerNorm, or the embedding LayerNorm for layer 0.
+    pub fn attention_input_ln_gamma(&self, layer: usize) -> Result<Array1<f64>, HfError> {
+        self.check_layer(layer)?;
+        let gamma = if !self.config.post_ln {
+            &self.weights.layers[layer].attn_norm.gamma
+        } else if layer > 0 {
+            &self.weights.layers[layer - 1].mlp_norm.gamma
+        } else {
+            match &self.weights.embeddings {
+                EmbeddingW::Text { norm, .. } => &norm.gamma,
+                EmbeddingW::Vision { .. } => {
+                    return Err(HfError::Input(
+                        "internal: a post-LN vision model has no embedding LayerNorm".into(),
+                    ))
+                }
+            }
+        };
+        Ok(to_f64_1d(gamma))
+    }
+}
