@@ -216,3 +216,15 @@ impl HfEncoder {
         Ok(to_f64_1d(gamma))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The audit runs sentences in parallel over one loaded model.
+    #[test]
+    fn encoder_is_shareable_across_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<HfEncoder>();
+    }
+}
