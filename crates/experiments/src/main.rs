@@ -8,6 +8,8 @@ use eigenformer_experiments::cli;
 #[derive(Parser, Debug)]
 #[command(name = "eigenformer", version, about)]
 enum Cli {
+    /// Per-layer spectra and token smoothing of a pre-trained text Transformer on real sentences.
+    Audit(cli::audit::AuditArgs),
     /// Time full training steps of a ViT preset on random data (images per second).
     BenchStep(cli::bench_step::BenchStepArgs),
     /// Spectra of A and H, the dominating pair of X + A X H and the regime it predicts.
@@ -26,6 +28,7 @@ enum Cli {
 
 fn main() -> Result<()> {
     match Cli::parse() {
+        Cli::Audit(args) => cli::audit::run(&args),
         Cli::BenchStep(args) => cli::bench_step::run(&args),
         Cli::Spectrum(args) => cli::spectrum::run(&args),
         Cli::Simulate(args) => cli::simulate::run(&args),

@@ -2,6 +2,7 @@
 //! struct and a `run` function, so the binary stays a thin dispatcher and tests can call commands
 //! in-process.
 
+pub mod audit;
 pub mod bench_step;
 pub mod eval;
 pub mod fetch;

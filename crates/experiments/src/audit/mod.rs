@@ -1,0 +1,47 @@
+//! `eigenformer audit`: per-layer spectra and smoothing of a pre-trained Transformer on real text
+//! (theory.md §3, §4, §7).
+//!
+//! Data flow: [`text`] reads the sentences → [`tokenize`] turns them into ids with the
+//! checkpoint's own `tokenizer.json` → [`spectra`] computes each head's spectrum of `H_h` and
+//! `diag(γ) H_h` once from the weights → [`measure`] runs the model on each sentence (in
+//! parallel) and measures every hidden state and every head's attention → [`report`] folds the
+//! sentences into per-layer averages and per-head regime counts → [`render`] writes
+//! `audit.json`, the markdown report, CSV and plots; [`claims`] puts several audits side by side
+//! and checks theory.md §7's claims about pre-trained models. All spectral work goes through
+//! `eigenformer_spectral`.
+
+pub mod claims;
+pub mod measure;
+pub mod render;
+pub mod report;
+pub mod run;
+pub mod spectra;
+pub mod text;
+pub mod tokenize;
+
+pub use report::{AuditReport, HeadReport, LayerReport};
+pub use run::{run_audit, AuditInput};
+
+use eigenformer_model::hf::HfError;
+use eigenformer_spectral::SpectralError;
+use thiserror::Error;
+
+/// Why an audit failed.
+#[derive(Debug, Error)]
+pub enum AuditError {
+    #[error(transparent)]
+    Model(#[from] HfError),
+    #[error(transparent)]
+    Spectral(#[from] SpectralError),
+    #[error("layer {layer}, head {head}: measured attention: {source}")]
+    Attention {
+        layer: usize,
+        head: usize,
+        #[source]
+        source: SpectralError,
+    },
+    #[error(transparent)]
+    Tokenize(#[from] tokenize::TokenizeError),
+    #[error("no sentences to audit")]
+    NoSentences,
+}

@@ -1,0 +1,76 @@
+//! The weight-only part of the audit: each head's spectrum of `H_h = W_V^h W_O^h` and of
+//! `diag(γ) H_h` (theory.md C8, C9), computed with the spectral crate on the small
+//! `d_h × d_h` factor.
+
+use eigenformer_spectral::{head_eigenvalues, Complex64, HeadEigenvalues, SpectralError};
+use ndarray::{Array1, Array2};
+
+/// The two spectra of one head.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeadSpectra {
+    /// Spectrum of `H_h` (`full`: d values, the `d_h` of the small factor plus zeros).
+    pub h: HeadEigenvalues,
+    /// Spectrum of `diag(γ) H_h`.
+    pub h_eff: HeadEigenvalues,
+}
+
+/// Spectra of one head from its factors (`w_v`: d×d_h, `w_o`: d_h×d) and the γ of the
+/// LayerNorm that feeds its attention. `diag(γ) W_V W_O = (diag(γ) W_V) W_O` stays factored, so
+/// both spectra cost `O(d_h³)` (C9).
+pub fn head_spectra(
+    w_v: &Array2<f64>,
+    w_o: &Array2<f64>,
+    gamma: &Array1<f64>,
+) -> Result<HeadSpectra, SpectralError> {
+    let h = head_eigenvalues(w_v.view(), w_o.view())?;
+    if gamma.len() != w_v.nrows() {
+        return Err(SpectralError::Shape {
+            arg: "gamma",
+            got: vec![gamma.len()],
+            expected: format!("length {} (the width d)", w_v.nrows()),
+        });
+    }
+    let scaled = w_v * &gamma.view().insert_axis(ndarray::Axis(1));
+    let h_eff = head_eigenvalues(scaled.view(), w_o.view())?;
+    Ok(HeadSpectra { h, h_eff })
+}
+
+/// Fraction of `values` with a negative real part (below `−tol·max|z|`, so rounding noise
+/// around the zero eigenvalues does not count).
+pub fn negative_real_fraction(values: &[Complex64]) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let tol = 1e-12 * spectral_radius(values).max(f64::MIN_POSITIVE);
+    values.iter().filter(|z| z.re < -tol).count() as f64 / values.len() as f64
+}
+
+/// `max |z|` (0 for an empty list).
+pub fn spectral_radius(values: &[Complex64]) -> f64 {
+    values.iter().map(|z| z.norm()).fold(0.0, f64::max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn small_factor_and_layernorm_sign() {
+        // d = 3, d_h = 1: H = w_v w_o has the single nonzero eigenvalue w_o·w_v = 0.3.
+        let w_v = array![[1.0], [2.0], [0.5]];
+        let w_o = array![[0.3, -0.1, 0.2]];
+        let s = head_spectra(&w_v, &w_o, &array![1.0, 1.0, 1.0]).unwrap();
+        assert_eq!(s.h.small.len(), 1);
+        assert_eq!(s.h.full.len(), 3);
+        assert!((s.h.small[0].re - 0.3).abs() < 1e-12);
+        let flipped = head_spectra(&w_v, &w_o, &array![-1.0, -1.0, -1.0]).unwrap();
+        assert!((flipped.h_eff.small[0].re + 0.3).abs() < 1e-12);
+        assert_eq!(negative_real_fraction(&s.h.small), 0.0);
+        assert_eq!(negative_real_fraction(&flipped.h_eff.small), 1.0);
+        // The zeros of the full spectrum are not negative.
+        assert!((negative_real_fraction(&flipped.h_eff.full) - 1.0 / 3.0).abs() < 1e-12);
+        assert!((spectral_radius(&s.h.full) - 0.3).abs() < 1e-12);
+        assert!(head_spectra(&w_v, &w_o, &array![1.0]).is_err());
+    }
+}
