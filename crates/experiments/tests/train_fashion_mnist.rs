@@ -98,6 +98,7 @@ fn tiny_vit_learns_fashion_mnist() {
         eval_limit: Some(1000),
         batch_size: 256,
         json: true,
+        ..Default::default()
     })
     .unwrap();
     assert_eq!(r.images, 1000);
