@@ -168,11 +168,32 @@ fn embed_section(md: &str, prefix: &str) -> String {
     out.trim_start().to_string()
 }
 
-fn pretrained(_ctx: &mut Ctx) -> Result<Outcome> {
-    Ok(Outcome::NotImplemented {
-        issue: "issue 5",
-        planned: "per-layer feature similarity, frequency split and rank collapse of pre-trained \
-                  models, beside the spectra of H and diag(γ)H that predict them (C8, C9)",
+/// `eigenformer audit --compare` on MiniLM and MPNet (smoke: MiniLM alone on 20 sentences) over
+/// the Brown sample; embeds its `comparison.md` (side-by-side similarity, head spectra and the
+/// verdicts on theory.md §7's claims about pre-trained models).
+fn pretrained(ctx: &mut Ctx) -> Result<Outcome> {
+    let dir = if ctx.dir.is_absolute() {
+        ctx.dir.clone()
+    } else {
+        std::env::current_dir()?.join(&ctx.dir)
+    };
+    let (models, sentences): (&[&str], &str) = match ctx.profile {
+        Profile::Smoke => (&["minilm"], "20"),
+        Profile::Quick => (&["minilm", "mpnet"], "500"),
+        Profile::Full => (&["minilm", "mpnet"], "1811"),
+    };
+    let mut cmd = ctx.eigenformer()?;
+    cmd.args(["audit", "--compare", "--sentences", sentences]);
+    for m in models {
+        cmd.args(["--model", m]);
+    }
+    cmd.arg("--out").arg(&dir);
+    run_command(&mut cmd)?;
+    let path = dir.join("comparison.md");
+    let md = std::fs::read_to_string(&path)
+        .with_context(|| format!("`eigenformer audit` wrote no {}", path.display()))?;
+    Ok(Outcome::Done {
+        markdown: embed_section(&md, "pretrained/"),
     })
 }
 

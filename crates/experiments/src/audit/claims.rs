@@ -262,3 +262,101 @@ pub fn comparison_markdown(reports: &[&AuditReport], links: &[String]) -> String
     s.push_str(&claims_markdown(&check_claims(reports)));
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::report::{empty_regime_counts, HeadReport, ModelInfo, TextInfo};
+    use eigenformer_spectral::Complex64;
+
+    /// A two-state report: cosine `c0` → `c1`, one head with `smooth` of 10 sentences
+    /// DC-dominated (with diag(γ)H), negative-real fractions `neg`/`neg_eff`, `gneg` negative γ.
+    fn report(
+        name: &str,
+        c0: f64,
+        c1: f64,
+        smooth: usize,
+        neg: f64,
+        neg_eff: f64,
+        gneg: usize,
+    ) -> AuditReport {
+        let mut counts = empty_regime_counts();
+        counts.insert("smoothing".into(), smooth);
+        counts.insert("sharpening".into(), 10 - smooth);
+        let head = HeadReport {
+            head: 0,
+            eigenvalues_h: vec![],
+            eigenvalues_h_eff: vec![],
+            zero_eigenvalues: 0,
+            negative_real_fraction: neg,
+            negative_real_fraction_eff: neg_eff,
+            spectral_radius: 1.0,
+            spectral_radius_eff: 1.0,
+            regime_counts: counts.clone(),
+            regime_counts_eff: counts,
+            mean_dominant_modulus: 1.0,
+            mean_dominant_modulus_eff: 1.0,
+            dominating_h: Complex64::new(0.0, 0.0),
+            dominating_h_sentences: 0,
+            dc_dominates_fraction: 0.0,
+        };
+        let layer = |index: usize, c: f64, heads: Vec<HeadReport>| LayerReport {
+            index,
+            mean_cosine: c,
+            mean_cosine_no_special: Some(c),
+            hc_dc: 1.0,
+            sigma2_over_sigma1: 0.5,
+            effective_rank: 2.0,
+            gamma_negative: (index > 0).then_some(gneg),
+            heads,
+        };
+        AuditReport {
+            model: ModelInfo {
+                name: name.into(),
+                dir: String::new(),
+                model_type: "bert".into(),
+                layers: 1,
+                heads: 1,
+                width: 2,
+                head_dim: 2,
+                post_ln: true,
+                max_tokens: 8,
+            },
+            text: TextInfo {
+                source: "t".into(),
+                selection: "s".into(),
+                sentences: 10,
+                truncated: 0,
+                mean_tokens: 5.0,
+                max_tokens: 5,
+            },
+            layers: vec![layer(0, c0, vec![]), layer(1, c1, vec![head])],
+            seconds: 0.0,
+        }
+    }
+
+    #[test]
+    fn verdicts_follow_the_rules() {
+        let rising = report("up", 0.1, 0.5, 9, 0.2, 0.6, 3);
+        let flat = report("flat", 0.3, 0.31, 2, 0.5, 0.5, 0);
+        let checks = check_claims(&[&rising, &flat]);
+        assert_eq!(checks[0].verdict, Verdict::Holds, "{:?}", checks[0]);
+        assert_eq!(checks[1].verdict, Verdict::Holds, "{:?}", checks[1]);
+        assert_eq!(checks[2].verdict, Verdict::Holds, "{:?}", checks[2]);
+        // Both rise: the first claim fails; a wrong prediction fails the second.
+        let also = report("also", 0.0, 0.4, 1, 0.5, 0.5, 0);
+        let checks = check_claims(&[&rising, &also]);
+        assert_eq!(checks[0].verdict, Verdict::Fails);
+        assert_eq!(checks[1].verdict, Verdict::Fails);
+        // One model: the comparison is inconclusive; γ > 0 everywhere: LN sign inconclusive.
+        let checks = check_claims(&[&flat]);
+        assert_eq!(checks[0].verdict, Verdict::Inconclusive);
+        assert_eq!(checks[2].verdict, Verdict::Inconclusive);
+        let md = comparison_markdown(
+            &[&rising, &flat],
+            &["up/report.md".into(), "flat/report.md".into()],
+        );
+        assert!(md.contains("| layer | up | flat |"), "{md}");
+        assert!(md.contains("**holds**"), "{md}");
+    }
+}

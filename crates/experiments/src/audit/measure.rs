@@ -106,13 +106,13 @@ pub fn measure_sentence(
             let plain = UpdateSpectrum::from_eigenvalues(
                 att.eigenvalues.clone(),
                 att.dc_index,
-                s.h.full.clone(),
+                s.analysis_eigenvalues(false),
                 &opts,
             )?;
             let eff = UpdateSpectrum::from_eigenvalues(
                 att.eigenvalues,
                 att.dc_index,
-                s.h_eff.full.clone(),
+                s.analysis_eigenvalues(true),
                 &opts,
             )?;
             row.push(HeadPrediction {

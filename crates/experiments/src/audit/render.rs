@@ -143,7 +143,14 @@ pub fn regime_summary(counts: &BTreeMap<String, usize>) -> String {
     parts.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
     parts
         .iter()
-        .map(|(v, k)| format!("{k} {:.0}%", 100.0 * *v as f64 / total as f64))
+        .map(|(v, k)| {
+            let pct = 100.0 * *v as f64 / total as f64;
+            if pct < 0.5 {
+                format!("{k} <1%")
+            } else {
+                format!("{k} {pct:.0}%")
+            }
+        })
         .collect::<Vec<_>>()
         .join(" · ")
 }
