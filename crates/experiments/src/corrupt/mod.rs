@@ -163,8 +163,9 @@ impl Corruption {
 }
 
 impl fmt::Display for Corruption {
+    /// The standard name (honouring width and alignment, for tables).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.pad(self.name())
     }
 }
 
