@@ -419,3 +419,28 @@ fn head_factors_follow_theory_conventions() {
             .to_owned()
     );
 }
+
+/// The fuzz target's seed checkpoints (`fuzz/corpus/load_checkpoint/seed-<family>`, written by
+/// `fuzz/make_seeds.py` for the configs in `fuzz/configs/`) must stay loadable, so the fuzzer
+/// starts from inputs that reach the forward pass.
+#[test]
+fn fuzz_seeds_are_valid_checkpoints() {
+    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
+    for (selector, family) in ["bert", "mpnet", "vit", "deit"].iter().enumerate() {
+        let config = std::fs::read_to_string(fuzz.join(format!("configs/{family}.json")))
+            .expect("fuzz config");
+        let seed = std::fs::read(fuzz.join(format!("corpus/load_checkpoint/seed-{family}")))
+            .expect("fuzz seed");
+        assert_eq!(seed[0] as usize, selector);
+        let model = load(&config, &seed[1..]).unwrap_or_else(|e| panic!("{family}: {e}"));
+        match model.config().image {
+            Some(i) => {
+                let px = Array3::<f32>::zeros((i.channels, i.image_size, i.image_size));
+                model.forward_pixels(px.view()).expect("forward");
+            }
+            None => {
+                model.forward(&[0, 1, 2, 3]).expect("forward");
+            }
+        }
+    }
+}
