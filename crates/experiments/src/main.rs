@@ -25,7 +25,6 @@ enum Cli {
 }
 
 fn main() -> Result<()> {
-    eigenformer_tensor::memory::retain_freed_memory();
     match Cli::parse() {
         Cli::BenchStep(args) => cli::bench_step::run(&args),
         Cli::Spectrum(args) => cli::spectrum::run(&args),
