@@ -284,30 +284,14 @@ impl Attention {
         }
     }
 
-    /// Split a fused `[B, N, c·d]` projection into `c` tensors `[1, B, h, N, e]` (c·h·e = c·d).
-    /// The leading unit axis is kept (batched products only need equal batch axes), which saves
-    /// a copy per part.
-    fn split_heads(&self, fused: &Tensor, parts: usize) -> Result<Vec<Tensor>> {
-        let s = fused.shape();
-        let (b, n) = (s[0], s[1]);
-        let e = s[2] / (parts * self.heads);
-        let x = fused
-            .reshape(&[b, n, parts, self.heads, e])?
-            .permute(&[2, 0, 3, 1, 4])?;
-        (0..parts).map(|p| Ok(x.slice(0, p, p + 1)?)).collect()
-    }
-
-    /// Merge head outputs `[1, B, h, N, e]` into tokens `[B, N, h·e]`.
-    fn merge_heads(o: &Tensor) -> Result<Tensor> {
-        let s = o.shape();
-        Ok(o.permute(&[0, 1, 3, 2, 4])?
-            .reshape(&[s[1], s[3], s[2] * s[4]])?)
-    }
-
-    /// `A_h = softmax(Q_h K_hᵀ / √d_h)` `[1, B, h, N, N]`, with AttnScale's rescale when present.
-    fn attention_probs(&self, q: &Tensor, k: &Tensor) -> Result<Tensor> {
+    /// `A_h = softmax(Q_h K_hᵀ / √d_h)` `[B, h, N, N]` from the fused projection `[B, N, W]`
+    /// (q = part 0, k = part 1; see `eigenformer_tensor`'s `head_scores`), with AttnScale's
+    /// rescale when present.
+    fn attention_probs(&self, fused: &Tensor) -> Result<Tensor> {
         let scale = 1.0 / (self.head_dim() as f32).sqrt();
-        let a = q.mul_scalar(scale).matmul_t(k, false, true)?.softmax()?;
+        let a = fused
+            .head_scores(self.heads, self.head_dim(), 0, 1, scale)?
+            .softmax()?;
         match &self.omega {
             None => Ok(a),
             Some(omega) => {
@@ -329,20 +313,13 @@ impl Attention {
             });
         }
         let (b, n, d) = (s[0], s[1], s[2]);
-        let keep = |a: &Tensor| {
-            trace.then(|| {
-                let mut shape = a.shape();
-                shape.remove(0);
-                a.to_array()
-                    .into_shape_with_order(IxDyn(&shape))
-                    .expect("drops a unit axis")
-            })
-        };
+        let keep = |a: &Tensor| trace.then(|| a.to_array());
+        let dh = self.head_dim();
         match &self.spectral {
             None => {
-                let qkv = self.split_heads(&self.qkv.forward(x)?, 3)?;
-                let a = self.attention_probs(&qkv[0], &qkv[1])?;
-                let o = Self::merge_heads(&a.matmul(&qkv[2])?)?;
+                let fused = self.qkv.forward(x)?;
+                let a = self.attention_probs(&fused)?;
+                let o = a.head_mix(&fused, dh, 2)?;
                 let proj = self.proj.as_ref().ok_or_else(|| {
                     TensorError::Autodiff("plain attention without projection".into())
                 })?;
@@ -360,25 +337,23 @@ impl Attention {
                         let w = Tensor::concat(&[self.qkv.weight.clone(), wv], 1)?;
                         let bias =
                             Tensor::concat(&[self.qkv.bias.clone(), Tensor::zeros(&[d])], 0)?;
-                        let fused = x.matmul(&w)?.add(&bias)?;
-                        let qkv = self.split_heads(&fused, 3)?;
-                        let a = self.attention_probs(&qkv[0], &qkv[1])?;
-                        let o = Self::merge_heads(&a.matmul(&qkv[2])?)?;
+                        let fused = x.linear(&w, Some(&bias))?;
+                        let a = self.attention_probs(&fused)?;
+                        let o = a.head_mix(&fused, dh, 2)?;
                         let y = o.matmul_t(&u, false, true)?.add(&sp.out_bias)?;
                         Ok((y, keep(&a)))
                     }
                     SpectralForm::Symmetric | SpectralForm::General => {
-                        let qk = self.split_heads(&self.qkv.forward(x)?, 2)?;
-                        let a = self.attention_probs(&qk[0], &qk[1])?;
+                        let a = self.attention_probs(&self.qkv.forward(x)?)?;
                         let hs = (0..self.heads)
                             .map(|h| sp.head_matrix(h, &lambda))
                             .collect::<Result<Vec<_>>>()?;
                         let h_all = Tensor::concat(&hs, 1)?; // [d, h·d]
                         let v = x
                             .matmul(&h_all)?
-                            .reshape(&[1, b, n, self.heads, d])?
-                            .permute(&[0, 1, 3, 2, 4])?; // [1, B, h, N, d]
-                        let y = a.matmul(&v)?.sum_axes(&[0, 2], false)?.add(&sp.out_bias)?;
+                            .reshape(&[b, n, self.heads, d])?
+                            .permute(&[0, 2, 1, 3])?; // [B, h, N, d]
+                        let y = a.matmul(&v)?.sum_axes(&[1], false)?.add(&sp.out_bias)?;
                         Ok((y, keep(&a)))
                     }
                 }

@@ -29,7 +29,7 @@ impl Linear {
 
     /// Apply to `[.., in]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(x.matmul(&self.weight)?.add(&self.bias)?)
+        Ok(x.linear(&self.weight, Some(&self.bias))?)
     }
 
     /// `(prefix.weight, prefix.bias)`.

@@ -50,7 +50,7 @@ pub struct GradCheckReport {
     pub worst: Option<(usize, usize, f64, f64)>,
 }
 
-fn projected_loss(y: &ArrayD<f32>, r: &ArrayD<f32>) -> f64 {
+fn projected_loss(y: &ndarray::ArrayRef<f32, ndarray::IxDyn>, r: &ArrayD<f32>) -> f64 {
     y.iter()
         .zip(r.iter())
         .map(|(&a, &b)| a as f64 * b as f64)

@@ -9,6 +9,7 @@ pub mod device;
 pub mod error;
 pub mod gradcheck;
 pub mod kernels;
+pub mod memory;
 
 pub use device::Device;
 pub use error::{Result, TensorError};
@@ -19,4 +20,4 @@ mod tensor;
 
 pub use autograd::{is_grad_enabled, no_grad, NoGradGuard};
 pub use gradcheck::{check_gradients, GradCheckConfig, GradCheckReport};
-pub use tensor::{Tensor, TensorId};
+pub use tensor::{SharedArray, Tensor, TensorId};

@@ -1,18 +1,24 @@
 //! The [`Tensor`] type: an f32 n-d array, optionally a node of the autodiff graph.
 //!
 //! A tensor is a cheap handle (`Arc`) to its data, so cloning it shares the data and graph node. The
-//! data of a *parameter* can be replaced in place by an optimiser ([`Tensor::update_data`]); the data of
-//! every other tensor is written once, when the op that makes it runs.
+//! data itself is a reference-counted array ([`ArcArray`]): an op that needs an input again in its
+//! backward pass keeps a second reference instead of a copy, and a reshape of contiguous data shares
+//! the buffer. The data of a *parameter* can be replaced in place by an optimiser
+//! ([`Tensor::update_data`], copy-on-write if a graph still holds the old values); the data of every
+//! other tensor is written once, when the op that makes it runs.
 
 use crate::autograd::{is_grad_enabled, Node};
 use crate::device::Device;
 use crate::error::{Result, TensorError};
-use ndarray::{ArrayD, IxDyn};
+use ndarray::{ArcArray, ArrayD, IxDyn};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The shared, immutable-once-written data of a tensor.
+pub type SharedArray = ArcArray<f32, IxDyn>;
 
 /// A unique, process-wide identity of a tensor (its graph node).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -20,7 +26,7 @@ pub struct TensorId(u64);
 
 pub(crate) struct Inner {
     pub(crate) id: TensorId,
-    pub(crate) data: RwLock<ArrayD<f32>>,
+    pub(crate) data: RwLock<SharedArray>,
     /// Accumulated gradient; only leaves that require a gradient get one.
     pub(crate) grad: Mutex<Option<ArrayD<f32>>>,
     pub(crate) requires_grad: bool,
@@ -46,7 +52,7 @@ impl fmt::Debug for Tensor {
 }
 
 impl Tensor {
-    fn build(data: ArrayD<f32>, requires_grad: bool, node: Option<Node>) -> Tensor {
+    fn build(data: SharedArray, requires_grad: bool, node: Option<Node>) -> Tensor {
         Tensor {
             inner: Arc::new(Inner {
                 id: TensorId(NEXT_ID.fetch_add(1, Ordering::Relaxed)),
@@ -61,6 +67,11 @@ impl Tensor {
 
     /// A constant tensor (no gradient) holding `data`.
     pub fn from_array(data: ArrayD<f32>) -> Tensor {
+        Tensor::build(data.into_shared(), false, None)
+    }
+
+    /// A constant tensor sharing `data` (no copy).
+    pub fn from_shared(data: SharedArray) -> Tensor {
         Tensor::build(data, false, None)
     }
 
@@ -86,7 +97,7 @@ impl Tensor {
 
     /// A trainable leaf: backward accumulates its gradient, readable with [`Tensor::grad`].
     pub fn parameter(data: ArrayD<f32>) -> Tensor {
-        Tensor::build(data, true, None)
+        Tensor::build(data.into_shared(), true, None)
     }
 
     /// A rank-0 constant.
@@ -112,7 +123,7 @@ impl Tensor {
     /// The result of an op: records `backward` in the graph when gradients are enabled and any
     /// input needs a gradient; otherwise a constant.
     pub(crate) fn from_op(
-        data: ArrayD<f32>,
+        data: impl Into<SharedArray>,
         op: &'static str,
         inputs: Vec<Tensor>,
         backward: impl Fn(&ArrayD<f32>, &[bool]) -> Result<Vec<Option<ArrayD<f32>>>>
@@ -120,6 +131,7 @@ impl Tensor {
             + Sync
             + 'static,
     ) -> Tensor {
+        let data = data.into();
         let needs = is_grad_enabled() && inputs.iter().any(|t| t.requires_grad());
         if needs {
             Tensor::build(
@@ -132,7 +144,7 @@ impl Tensor {
                 }),
             )
         } else {
-            Tensor::from_array(data)
+            Tensor::from_shared(data)
         }
     }
 
@@ -191,7 +203,7 @@ impl Tensor {
     }
 
     /// Read access to the data without copying.
-    pub fn read(&self) -> RwLockReadGuard<'_, ArrayD<f32>> {
+    pub fn read(&self) -> RwLockReadGuard<'_, SharedArray> {
         // A poisoned lock only means another thread panicked while writing; the array itself is
         // always a complete value, so keep going with it.
         self.inner.data.read().unwrap_or_else(|e| e.into_inner())
@@ -199,6 +211,11 @@ impl Tensor {
 
     /// A copy of the data.
     pub fn to_array(&self) -> ArrayD<f32> {
+        self.read().to_owned()
+    }
+
+    /// The data, shared (no copy): what an op keeps for its backward pass.
+    pub fn shared(&self) -> SharedArray {
         self.read().clone()
     }
 
@@ -222,7 +239,7 @@ impl Tensor {
 
     /// A constant copy cut from the graph (no gradient flows through it).
     pub fn detach(&self) -> Tensor {
-        Tensor::from_array(self.to_array())
+        Tensor::from_shared(self.shared())
     }
 
     /// The accumulated gradient of a parameter (None before any backward, or for constants).
@@ -258,12 +275,17 @@ impl Tensor {
     pub fn update_data(&self, f: impl FnOnce(&mut ArrayD<f32>)) -> Result<()> {
         let mut guard = self.inner.data.write().unwrap_or_else(|e| e.into_inner());
         let shape = guard.shape().to_vec();
-        f(&mut guard);
-        if guard.shape() != shape.as_slice() {
+        // Take the buffer out (no copy unless a recorded graph still shares it), update, put back.
+        let empty = ArrayD::<f32>::zeros(IxDyn(&[0])).into_shared();
+        let mut owned = std::mem::replace(&mut *guard, empty).into_owned();
+        f(&mut owned);
+        let new_shape = owned.shape().to_vec();
+        *guard = owned.into_shared();
+        if new_shape != shape {
             return Err(TensorError::ShapeMismatch {
                 op: "update_data",
                 lhs: shape,
-                rhs: guard.shape().to_vec(),
+                rhs: new_shape,
                 reason: "a parameter's shape cannot change".into(),
             });
         }

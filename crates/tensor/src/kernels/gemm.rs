@@ -282,6 +282,33 @@ pub fn matmul(
 /// `beta = 1` accumulates (the autodiff gradient case) with no temporary. `c` may have any strides;
 /// a negative or fully non-unit-strided `c` goes through a temporary.
 pub fn matmul_into(
+    c: ArrayViewMut2<'_, f32>,
+    a: ArrayView2<'_, f32>,
+    b: ArrayView2<'_, f32>,
+    trans_a: bool,
+    trans_b: bool,
+    alpha: f32,
+    beta: f32,
+) {
+    gemm_into(c, a, b, trans_a, trans_b, alpha, beta, top_par());
+}
+
+/// [`matmul_into`] on the calling thread only: for many small products that the caller already
+/// runs in parallel (one attention head of one image per task).
+pub fn matmul_into_seq(
+    c: ArrayViewMut2<'_, f32>,
+    a: ArrayView2<'_, f32>,
+    b: ArrayView2<'_, f32>,
+    trans_a: bool,
+    trans_b: bool,
+    alpha: f32,
+    beta: f32,
+) {
+    gemm_into(c, a, b, trans_a, trans_b, alpha, beta, Par::Seq);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn gemm_into(
     mut c: ArrayViewMut2<'_, f32>,
     a: ArrayView2<'_, f32>,
     b: ArrayView2<'_, f32>,
@@ -289,6 +316,7 @@ pub fn matmul_into(
     trans_b: bool,
     alpha: f32,
     beta: f32,
+    par: Par,
 ) {
     let (m, k) = op_dims(&a, trans_a);
     let (k2, n) = op_dims(&b, trans_b);
@@ -333,7 +361,7 @@ pub fn matmul_into(
             trans_b,
             alpha,
             accum,
-            top_par(),
+            par,
         );
     }
 }

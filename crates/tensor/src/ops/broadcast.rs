@@ -2,7 +2,8 @@
 //! back to the shape of an operand that was broadcast.
 
 use crate::error::{Result, TensorError};
-use ndarray::{ArrayD, Axis, IxDyn};
+use ndarray::{Array1, ArrayD, ArrayViewD, Axis, IxDyn};
+use rayon::prelude::*;
 
 /// The broadcast shape of `a` and `b` (trailing dimensions aligned; 1 stretches).
 pub fn broadcast_shape(op: &'static str, a: &[usize], b: &[usize]) -> Result<Vec<usize>> {
@@ -43,6 +44,9 @@ pub fn sum_to_shape(grad: &ArrayD<f32>, shape: &[usize]) -> ArrayD<f32> {
         return grad.clone();
     }
     let extra = grad.ndim() - shape.len();
+    if grad.shape()[extra..] == *shape && grad.is_standard_layout() {
+        return sum_leading_rows(grad.view(), shape);
+    }
     let mut g = grad.clone();
     for _ in 0..extra {
         g = g.sum_axis(Axis(0));
@@ -54,6 +58,26 @@ pub fn sum_to_shape(grad: &ArrayD<f32>, shape: &[usize]) -> ArrayD<f32> {
     }
     g.into_shape_with_order(IxDyn(shape))
         .expect("sum_to_shape keeps the element count")
+}
+
+/// The common case of a bias broadcast over rows (`[.., d]` summed to `[d]`): the gradient viewed
+/// as `[rows, d]`, row blocks summed in parallel and the partial sums added.
+pub(crate) fn sum_leading_rows(grad: ArrayViewD<'_, f32>, shape: &[usize]) -> ArrayD<f32> {
+    let cols: usize = shape.iter().product();
+    let rows = grad.len().checked_div(cols).unwrap_or(0);
+    let g2 = grad
+        .into_shape_with_order((rows, cols))
+        .expect("standard layout");
+    let block = rows.div_ceil(4 * rayon::current_num_threads()).max(64);
+    let total = g2
+        .axis_chunks_iter(Axis(0), block)
+        .into_par_iter()
+        .map(|chunk| chunk.sum_axis(Axis(0)))
+        .reduce_with(|a, b| a + b)
+        .unwrap_or_else(|| Array1::zeros(cols));
+    total
+        .into_shape_with_order(IxDyn(shape))
+        .expect("element count")
 }
 
 #[cfg(test)]

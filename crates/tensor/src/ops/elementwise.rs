@@ -4,13 +4,26 @@
 use super::broadcast::{broadcast_shape, sum_to_shape};
 use crate::error::Result;
 use crate::tensor::Tensor;
-use ndarray::{ArrayD, IxDyn, Zip};
+use ndarray::{ArrayD, ArrayViewD, IxDyn, Zip};
+use rayon::prelude::*;
 
 /// Below this many elements the rayon fork/join costs more than it saves.
 const PARALLEL_THRESHOLD: usize = 1 << 15;
 
+/// Elements per rayon task on the contiguous paths.
+const CHUNK: usize = 1 << 14;
+
 /// `f` applied to every element.
-pub(crate) fn map(a: &ArrayD<f32>, f: impl Fn(f32) -> f32 + Sync + Send) -> ArrayD<f32> {
+pub(crate) fn map(a: ArrayViewD<'_, f32>, f: impl Fn(f32) -> f32 + Sync + Send) -> ArrayD<f32> {
+    if let (Some(xs), true) = (a.as_slice(), a.len() >= PARALLEL_THRESHOLD) {
+        // Contiguous: loops over slices, which LLVM vectorises (ndarray's `Zip` closures do not).
+        let mut out = ArrayD::<f32>::zeros(a.raw_dim());
+        let os = out.as_slice_mut().expect("fresh array is contiguous");
+        os.par_chunks_mut(CHUNK)
+            .zip(xs.par_chunks(CHUNK))
+            .for_each(|(o, i)| o.iter_mut().zip(i).for_each(|(o, &x)| *o = f(x)));
+        return out;
+    }
     if a.len() >= PARALLEL_THRESHOLD {
         Zip::from(a).par_map_collect(|&x| f(x))
     } else {
@@ -20,11 +33,25 @@ pub(crate) fn map(a: &ArrayD<f32>, f: impl Fn(f32) -> f32 + Sync + Send) -> Arra
 
 /// `f` applied elementwise to `a` and `b` broadcast to `shape`.
 pub(crate) fn zip_map(
-    a: &ArrayD<f32>,
-    b: &ArrayD<f32>,
+    a: ArrayViewD<'_, f32>,
+    b: ArrayViewD<'_, f32>,
     shape: &[usize],
     f: impl Fn(f32, f32) -> f32 + Sync + Send,
 ) -> ArrayD<f32> {
+    if a.shape() == shape && b.shape() == shape && a.len() >= PARALLEL_THRESHOLD {
+        if let (Some(xs), Some(ys)) = (a.as_slice(), b.as_slice()) {
+            let mut out = ArrayD::<f32>::zeros(IxDyn(shape));
+            let os = out.as_slice_mut().expect("fresh array is contiguous");
+            os.par_chunks_mut(CHUNK)
+                .zip(xs.par_chunks(CHUNK).zip(ys.par_chunks(CHUNK)))
+                .for_each(|(o, (xc, yc))| {
+                    o.iter_mut()
+                        .zip(xc.iter().zip(yc))
+                        .for_each(|(o, (&x, &y))| *o = f(x, y))
+                });
+            return out;
+        }
+    }
     let dim = IxDyn(shape);
     let av = a.broadcast(dim.clone()).expect("shape was checked");
     let bv = b.broadcast(dim).expect("shape was checked");
@@ -36,6 +63,34 @@ pub(crate) fn zip_map(
     }
 }
 
+/// `a ± b` with broadcasting. Its gradients do not depend on the operands, so none are kept for the
+/// backward pass (less memory held by the graph, no copies).
+fn additive(op: &'static str, a: &Tensor, b: &Tensor, sign: f32) -> Result<Tensor> {
+    let (ad, bd) = (a.shared(), b.shared());
+    let shape = broadcast_shape(op, ad.shape(), bd.shape())?;
+    let out = zip_map(ad.view(), bd.view(), &shape, move |x, y| x + sign * y);
+    let (a_shape, b_shape) = (ad.shape().to_vec(), bd.shape().to_vec());
+    drop((ad, bd));
+    let backward = move |g: &ArrayD<f32>, needs: &[bool]| {
+        let ga = needs[0].then(|| sum_to_shape(g, &a_shape));
+        let gb = needs[1].then(|| {
+            let gb = sum_to_shape(g, &b_shape);
+            if sign == 1.0 {
+                gb
+            } else {
+                map(gb.view(), move |v| sign * v)
+            }
+        });
+        Ok(vec![ga, gb])
+    };
+    Ok(Tensor::from_op(
+        out,
+        op,
+        vec![a.clone(), b.clone()],
+        backward,
+    ))
+}
+
 fn binary(
     op: &'static str,
     a: &Tensor,
@@ -45,16 +100,16 @@ fn binary(
     grad_a: impl Fn(f32, f32, f32) -> f32 + Sync + Send + 'static,
     grad_b: impl Fn(f32, f32, f32) -> f32 + Sync + Send + 'static,
 ) -> Result<Tensor> {
-    let (ad, bd) = (a.to_array(), b.to_array());
+    let (ad, bd) = (a.shared(), b.shared());
     let shape = broadcast_shape(op, ad.shape(), bd.shape())?;
-    let out = zip_map(&ad, &bd, &shape, forward);
+    let out = zip_map(ad.view(), bd.view(), &shape, forward);
     let backward = move |g: &ArrayD<f32>, needs: &[bool]| {
         let ga = needs[0].then(|| {
-            let full = zip3(g, &ad, &bd, &shape, &grad_a);
+            let full = zip3(g, ad.view(), bd.view(), &shape, &grad_a);
             sum_to_shape(&full, ad.shape())
         });
         let gb = needs[1].then(|| {
-            let full = zip3(g, &ad, &bd, &shape, &grad_b);
+            let full = zip3(g, ad.view(), bd.view(), &shape, &grad_b);
             sum_to_shape(&full, bd.shape())
         });
         Ok(vec![ga, gb])
@@ -69,8 +124,8 @@ fn binary(
 
 fn zip3(
     g: &ArrayD<f32>,
-    a: &ArrayD<f32>,
-    b: &ArrayD<f32>,
+    a: ArrayViewD<'_, f32>,
+    b: ArrayViewD<'_, f32>,
     shape: &[usize],
     f: &(impl Fn(f32, f32, f32) -> f32 + Sync + Send),
 ) -> ArrayD<f32> {
@@ -92,8 +147,8 @@ fn unary(
     forward: impl Fn(f32) -> f32 + Sync + Send,
     derivative: impl Fn(f32, f32) -> f32 + Sync + Send + 'static,
 ) -> Tensor {
-    let x = a.to_array();
-    let y = map(&x, forward);
+    let x = a.shared();
+    let y = map(x.view(), forward).into_shared();
     let saved_y = y.clone();
     let backward = move |g: &ArrayD<f32>, _needs: &[bool]| {
         let z = Zip::from(g).and(&x).and(&saved_y);
@@ -110,12 +165,12 @@ fn unary(
 impl Tensor {
     /// `self + other` with broadcasting.
     pub fn add(&self, other: &Tensor) -> Result<Tensor> {
-        binary("add", self, other, |x, y| x + y, |g, _, _| g, |g, _, _| g)
+        additive("add", self, other, 1.0)
     }
 
     /// `self - other` with broadcasting.
     pub fn sub(&self, other: &Tensor) -> Result<Tensor> {
-        binary("sub", self, other, |x, y| x - y, |g, _, _| g, |g, _, _| -g)
+        additive("sub", self, other, -1.0)
     }
 
     /// `self * other` (elementwise) with broadcasting.

@@ -3,8 +3,9 @@
 
 use crate::error::{Result, TensorError};
 use crate::kernels::gemm;
+use crate::tensor::SharedArray;
 use crate::tensor::Tensor;
-use ndarray::{ArrayD, ArrayView2, ArrayView3, Ix2, IxDyn};
+use ndarray::{ArrayD, ArrayView2, ArrayView3, ArrayViewD, Ix2, IxDyn};
 
 /// How the operands' leading (batch) dimensions combine.
 #[derive(Clone, Copy)]
@@ -15,15 +16,16 @@ enum Layout {
     Batched,
 }
 
-fn contiguous(a: ArrayD<f32>) -> ArrayD<f32> {
+/// The data in standard layout, shared (no copy) when it already is.
+fn contiguous(a: SharedArray) -> SharedArray {
     if a.is_standard_layout() {
         a
     } else {
-        a.as_standard_layout().into_owned()
+        a.as_standard_layout().into_owned().into_shared()
     }
 }
 
-fn view3(a: &ArrayD<f32>) -> ArrayView3<'_, f32> {
+fn view3<'a>(a: &'a ArrayViewD<'_, f32>) -> ArrayView3<'a, f32> {
     let s = a.shape();
     let (r, c) = (s[s.len() - 2], s[s.len() - 1]);
     let batch = a.len() / (r * c).max(1);
@@ -37,7 +39,7 @@ fn view3(a: &ArrayD<f32>) -> ArrayView3<'_, f32> {
         .expect("standard layout reshapes")
 }
 
-fn view2_rows(a: &ArrayD<f32>, trans: bool) -> ArrayView2<'_, f32> {
+fn view2_rows<'a>(a: &'a ArrayViewD<'_, f32>, trans: bool) -> ArrayView2<'a, f32> {
     if trans || a.ndim() == 2 {
         return a.view().into_dimensionality::<Ix2>().expect("2-D operand");
     }
@@ -51,8 +53,8 @@ fn view2_rows(a: &ArrayD<f32>, trans: bool) -> ArrayView2<'_, f32> {
 /// `op(a)·op(b)` for the given layout and flags; shapes already validated.
 fn product(
     layout: Layout,
-    a: &ArrayD<f32>,
-    b: &ArrayD<f32>,
+    a: &ArrayViewD<'_, f32>,
+    b: &ArrayViewD<'_, f32>,
     ta: bool,
     tb: bool,
     out_shape: &[usize],
@@ -120,11 +122,13 @@ impl Tensor {
         }
         let mut out_shape = sa[..sa.len() - 2].to_vec();
         out_shape.extend([m, n]);
-        let a = contiguous(self.to_array());
-        let b = contiguous(other.to_array());
-        let out = product(layout, &a, &b, trans_a, trans_b, &out_shape);
+        let a = contiguous(self.shared());
+        let b = contiguous(other.shared());
+        let out = product(layout, &a.view(), &b.view(), trans_a, trans_b, &out_shape);
         let backward = move |g: &ArrayD<f32>, needs: &[bool]| {
-            let g = contiguous(g.clone());
+            let g = g.as_standard_layout();
+            let g = g.view();
+            let (a, b) = (a.view(), b.view());
             // d op(A) = dC·op(B)ᵀ and d op(B) = op(A)ᵀ·dC, then undo each op.
             let ga = needs[0].then(|| {
                 if trans_a {

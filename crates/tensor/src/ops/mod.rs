@@ -2,9 +2,11 @@
 //! (typed errors naming the op and the shapes), computes the forward value, and records a backward
 //! closure in the graph when a gradient is needed.
 
+mod attention;
 pub mod broadcast;
 mod elementwise;
 mod linalg;
+mod linear;
 mod matmul;
 mod nn;
 mod reduce;

@@ -5,22 +5,26 @@
 use crate::error::{Result, TensorError};
 use crate::kernels::{self, GeluKind};
 use crate::tensor::Tensor;
-use ndarray::{Array2, ArrayD, ArrayView2, IxDyn};
+use ndarray::{Array2, ArrayD, ArrayView2, ArrayViewD, CowArray, Ix2, IxDyn};
 use rand::Rng;
 
-fn rows_view(a: &ArrayD<f32>) -> ArrayView2<'_, f32> {
+/// `a` as `[rows, last axis]`: borrowed when `a` is in standard layout (the usual case), copied
+/// otherwise.
+fn rows_view<'a>(a: ArrayViewD<'a, f32>) -> CowArray<'a, f32, Ix2> {
     let d = a.shape().last().copied().unwrap_or(1);
     let rows = a.len().checked_div(d).unwrap_or(0);
-    a.view()
-        .into_shape_with_order((rows, d))
-        .expect("standard layout")
-}
-
-fn standard(a: ArrayD<f32>) -> ArrayD<f32> {
     if a.is_standard_layout() {
-        a
+        CowArray::from(
+            a.into_shape_with_order((rows, d))
+                .expect("standard layout reshapes"),
+        )
     } else {
-        a.as_standard_layout().into_owned()
+        CowArray::from(
+            a.as_standard_layout()
+                .into_owned()
+                .into_shape_with_order((rows, d))
+                .expect("standard layout reshapes"),
+        )
     }
 }
 
@@ -59,14 +63,15 @@ impl Tensor {
     ) -> Result<Tensor> {
         need_rank1(op, self)?;
         let shape = self.shape();
-        let x = standard(self.to_array());
-        let y = forward(rows_view(&x))
+        let x = self.shared();
+        let y = forward(rows_view(x.view()).view())
             .into_shape_with_order(IxDyn(&shape))
-            .expect("same count");
+            .expect("same count")
+            .into_shared();
+        drop(x);
         let saved = y.clone();
         Ok(Tensor::from_op(y, op, vec![self.clone()], move |g, _| {
-            let g = standard(g.clone());
-            let dx = backward(rows_view(&saved), rows_view(&g))
+            let dx = backward(rows_view(saved.view()).view(), rows_view(g.view()).view())
                 .into_shape_with_order(IxDyn(saved.shape()))
                 .expect("same count");
             Ok(vec![Some(dx)])
@@ -127,11 +132,13 @@ impl Tensor {
                 });
             }
         }
-        let x = standard(self.to_array());
-        let (gd, bd) = (gamma.to_array(), beta.to_array());
-        let gamma1 = gd.into_shape_with_order(d).expect("1-D checked");
-        let beta1 = bd.into_shape_with_order(d).expect("1-D checked");
-        let out = kernels::layernorm(rows_view(&x), gamma1.view(), beta1.view(), eps);
+        let x = self.shared();
+        let gamma1 = gamma
+            .shared()
+            .into_shape_with_order(d)
+            .expect("1-D checked");
+        let beta1 = beta.shared().into_shape_with_order(d).expect("1-D checked");
+        let out = kernels::layernorm(rows_view(x.view()).view(), gamma1.view(), beta1.view(), eps);
         let y = out
             .y
             .into_shape_with_order(IxDyn(&shape))
@@ -142,13 +149,12 @@ impl Tensor {
             "layer_norm",
             vec![self.clone(), gamma.clone(), beta.clone()],
             move |g, _| {
-                let g = standard(g.clone());
                 let (dx, dgamma, dbeta) = kernels::layernorm_backward(
-                    rows_view(&x),
+                    rows_view(x.view()).view(),
                     gamma1.view(),
                     mean.view(),
                     rstd.view(),
-                    rows_view(&g),
+                    rows_view(g.view()).view(),
                 );
                 let dx = dx.into_shape_with_order(IxDyn(&shape)).expect("same count");
                 Ok(vec![
@@ -171,7 +177,7 @@ impl Tensor {
     }
 
     fn gelu_kind(&self, kind: GeluKind) -> Tensor {
-        let x = self.to_array();
+        let x = self.shared();
         let y = kernels::gelu(x.view(), kind);
         let op = match kind {
             GeluKind::Erf => "gelu",

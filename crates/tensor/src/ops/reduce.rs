@@ -61,10 +61,15 @@ impl Tensor {
     pub fn sum_axes(&self, axes: &[usize], keepdim: bool) -> Result<Tensor> {
         let shape = self.shape();
         let axes = check_axes("sum_axes", &shape, axes)?;
-        let mut out = self.to_array();
+        let x = self.shared();
+        let mut out: Option<ArrayD<f32>> = None;
         for &a in axes.iter().rev() {
-            out = out.sum_axis(Axis(a));
+            out = Some(match out {
+                None => x.sum_axis(Axis(a)),
+                Some(o) => o.sum_axis(Axis(a)),
+            });
         }
+        let out = out.unwrap_or_else(|| x.to_owned());
         let kept = kept_shape(&shape, &axes);
         let final_shape = if keepdim {
             kept.clone()
@@ -112,7 +117,7 @@ impl Tensor {
                 reason: format!("axis {axis} is empty"),
             });
         }
-        let x = self.to_array();
+        let x = self.shared();
         let argmax: ArrayD<usize> = x.map_axis(Axis(axis), |lane| {
             let mut best = 0;
             for (i, &v) in lane.iter().enumerate() {

@@ -1,7 +1,7 @@
 //! Shape ops: reshape, permute, transpose, concat, slice, gather (embedding lookup) and patchify.
 
 use crate::error::{Result, TensorError};
-use crate::tensor::Tensor;
+use crate::tensor::{SharedArray, Tensor};
 use ndarray::{ArrayD, Axis, IxDyn, Slice};
 
 fn standard(a: ArrayD<f32>) -> ArrayD<f32> {
@@ -9,6 +9,15 @@ fn standard(a: ArrayD<f32>) -> ArrayD<f32> {
         a
     } else {
         a.as_standard_layout().into_owned()
+    }
+}
+
+/// Shared data in standard layout (no copy when it already is).
+fn standard_shared(a: SharedArray) -> SharedArray {
+    if a.is_standard_layout() {
+        a
+    } else {
+        a.as_standard_layout().into_owned().into_shared()
     }
 }
 
@@ -25,7 +34,8 @@ impl Tensor {
                 reason: "element counts differ".into(),
             });
         }
-        let out = standard(self.to_array())
+        // Shares the buffer when the data is in standard layout (always, for op results).
+        let out = standard_shared(self.shared())
             .into_shape_with_order(IxDyn(shape))
             .map_err(|e| TensorError::InvalidShape {
                 op: "reshape",
@@ -56,7 +66,7 @@ impl Tensor {
                 reason: format!("{perm:?} is not a permutation of the axes of shape {shape:?}"),
             });
         }
-        let out = standard(self.to_array().permuted_axes(IxDyn(perm)));
+        let out = self.read().view().permuted_axes(IxDyn(perm)).to_owned();
         let mut inverse = vec![0; perm.len()];
         for (i, &p) in perm.iter().enumerate() {
             inverse[p] = i;
@@ -121,7 +131,7 @@ impl Tensor {
             }
             sizes.push(s[axis]);
         }
-        let arrays: Vec<ArrayD<f32>> = tensors.iter().map(|t| t.to_array()).collect();
+        let arrays: Vec<SharedArray> = tensors.iter().map(|t| t.shared()).collect();
         let views: Vec<_> = arrays.iter().map(|a| a.view()).collect();
         let out =
             ndarray::concatenate(Axis(axis), &views).map_err(|e| TensorError::InvalidArgument {
@@ -233,10 +243,13 @@ impl Tensor {
         let (b, c, h, w) = (shape[0], shape[1], shape[2], shape[3]);
         let (gh, gw) = (h / patch, w / patch);
         // [B, C, gh, p, gw, p] -> [B, gh, gw, C, p, p]
-        let x = standard(self.to_array())
+        let x = standard_shared(self.shared())
             .into_shape_with_order(IxDyn(&[b, c, gh, patch, gw, patch]))
             .map_err(|e| TensorError::Autodiff(e.to_string()))?;
-        let out = standard(x.permuted_axes(IxDyn(&[0, 2, 4, 1, 3, 5])))
+        let out = x
+            .permuted_axes(IxDyn(&[0, 2, 4, 1, 3, 5]))
+            .as_standard_layout()
+            .into_owned()
             .into_shape_with_order(IxDyn(&[b, gh * gw, c * patch * patch]))
             .map_err(|e| TensorError::Autodiff(e.to_string()))?;
         Ok(Tensor::from_op(

@@ -1,0 +1,148 @@
+//! The affine map of a linear layer, `x·W + b`, as one op: one GEMM with the bias added in place,
+//! and in the backward pass two GEMMs and a column sum. As separate `matmul` and `add` ops it
+//! would allocate and traverse the `[rows, out]` activation and its gradient twice more.
+
+use super::broadcast::sum_leading_rows;
+use crate::error::{Result, TensorError};
+use crate::kernels::gemm;
+use crate::tensor::Tensor;
+use ndarray::{ArrayD, Axis, Ix1, Ix2, IxDyn};
+use rayon::prelude::*;
+
+/// Rows per parallel task when adding the bias.
+const BIAS_ROWS_PER_TASK: usize = 256;
+
+impl Tensor {
+    /// `self · weight + bias` over the last axis: `self` is `[.., in]`, `weight` `[in, out]`,
+    /// `bias` `[out]` (or `None`); the result is `[.., out]`.
+    pub fn linear(&self, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        let xs = self.shape();
+        let ws = weight.shape();
+        let mismatch = |rhs: Vec<usize>, reason: String| TensorError::ShapeMismatch {
+            op: "linear",
+            lhs: xs.clone(),
+            rhs,
+            reason,
+        };
+        if xs.is_empty() || ws.len() != 2 || xs[xs.len() - 1] != ws[0] {
+            return Err(mismatch(
+                ws.clone(),
+                "need x [.., in] and weight [in, out]".into(),
+            ));
+        }
+        let (input, output) = (ws[0], ws[1]);
+        if let Some(b) = bias {
+            if b.shape() != [output] {
+                return Err(mismatch(
+                    b.shape(),
+                    format!("bias must be [{output}], the weight's output width"),
+                ));
+            }
+        }
+        let rows = xs[..xs.len() - 1].iter().product::<usize>();
+        let mut out_shape = xs[..xs.len() - 1].to_vec();
+        out_shape.push(output);
+
+        let x = self.shared();
+        let x = if x.is_standard_layout() {
+            x
+        } else {
+            x.as_standard_layout().into_owned().into_shared()
+        };
+        let w = weight.shared();
+        let x2 = x
+            .view()
+            .into_shape_with_order((rows, input))
+            .expect("standard layout reshapes");
+        let w2 = w.view().into_dimensionality::<Ix2>().expect("rank checked");
+        let mut y = gemm::matmul(x2, w2, false, false);
+        if let Some(b) = bias {
+            let b = b.shared();
+            let b1 = b.view().into_dimensionality::<Ix1>().expect("rank checked");
+            y.axis_chunks_iter_mut(Axis(0), BIAS_ROWS_PER_TASK)
+                .into_par_iter()
+                .for_each(|mut chunk| chunk += &b1);
+        }
+        let y = y
+            .into_shape_with_order(IxDyn(&out_shape))
+            .expect("element count");
+
+        let mut inputs = vec![self.clone(), weight.clone()];
+        inputs.extend(bias.cloned());
+        let backward = move |g: &ArrayD<f32>, needs: &[bool]| {
+            let g = g.as_standard_layout();
+            let g2 = g
+                .view()
+                .into_shape_with_order((rows, output))
+                .map_err(|e| TensorError::Autodiff(format!("linear backward: {e}")))?;
+            let x2 = x
+                .view()
+                .into_shape_with_order((rows, input))
+                .expect("standard layout reshapes");
+            let w2 = w.view().into_dimensionality::<Ix2>().expect("rank checked");
+            let gx = needs[0].then(|| {
+                gemm::matmul(g2, w2, false, true)
+                    .into_shape_with_order(IxDyn(&xs))
+                    .expect("element count")
+            });
+            let gw = needs[1].then(|| gemm::matmul(x2, g2, true, false).into_dyn());
+            let mut grads = vec![gx, gw];
+            if needs.len() > 2 {
+                grads.push(needs[2].then(|| sum_leading_rows(g.view(), &[output])));
+            }
+            Ok(grads)
+        };
+        Ok(Tensor::from_op(y, "linear", inputs, backward))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gradcheck::{check_gradients, GradCheckConfig};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    fn random(shape: &[usize], seed: u64) -> ArrayD<f32> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        ArrayD::from_shape_simple_fn(IxDyn(shape), || rng.gen_range(-1.0f32..1.0))
+    }
+
+    #[test]
+    fn equals_matmul_plus_bias() {
+        let x = Tensor::from_array(random(&[2, 3, 4], 1));
+        let w = Tensor::from_array(random(&[4, 5], 2));
+        let b = Tensor::from_array(random(&[5], 3));
+        let got = x.linear(&w, Some(&b)).unwrap();
+        let want = x.matmul(&w).unwrap().add(&b).unwrap();
+        assert_eq!(got.shape(), vec![2, 3, 5]);
+        for (g, w) in got.to_vec().iter().zip(want.to_vec()) {
+            assert!((g - w).abs() < 1e-6);
+        }
+        let no_bias = x.linear(&w, None).unwrap();
+        assert_eq!(no_bias.to_vec(), x.matmul(&w).unwrap().to_vec());
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        let x = Tensor::parameter(random(&[2, 3, 4], 4));
+        let w = Tensor::parameter(random(&[4, 5], 5));
+        let b = Tensor::parameter(random(&[5], 6));
+        let report = check_gradients(
+            |t| t[0].linear(&t[1], Some(&t[2])),
+            &[x, w, b],
+            GradCheckConfig::default(),
+        )
+        .unwrap();
+        assert!(report.checked > 0);
+    }
+
+    #[test]
+    fn bad_shapes_are_typed_errors() {
+        let x = Tensor::zeros(&[2, 4]);
+        assert!(x.linear(&Tensor::zeros(&[3, 5]), None).is_err());
+        assert!(x
+            .linear(&Tensor::zeros(&[4, 5]), Some(&Tensor::zeros(&[4])))
+            .is_err());
+    }
+}
