@@ -27,6 +27,7 @@ enum Cli {
 }
 
 fn main() -> Result<()> {
+    eigenformer_tensor::memory::retain_freed_memory();
     match Cli::parse() {
         Cli::Audit(args) => cli::audit::run(&args),
         Cli::BenchStep(args) => cli::bench_step::run(&args),
