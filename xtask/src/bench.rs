@@ -24,16 +24,20 @@ pub struct BenchArgs {
     /// Also time NumPy (OpenBLAS) on the same shapes and print a ratio table.
     #[arg(long)]
     pub compare: bool,
-    /// With --compare: alternating rounds of ours and NumPy; the best median per shape is kept.
+    /// With --compare / --step: alternating rounds of ours and the reference; the best per shape is kept.
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
     /// With --compare: minimum seconds of timing per shape and round.
     #[arg(long, default_value_t = 1.0)]
     pub min_time: f64,
+    /// One ViT training step (vit-small and vit-cifar, batch 128) in ours and in PyTorch (installed
+    /// with pip if missing), alternating for --rounds rounds; see `bench_step`.
+    #[arg(long, conflicts_with = "compare")]
+    pub step: bool,
     /// With --compare: only the shapes whose name contains this string.
     #[arg(long)]
     pub only: Option<String>,
-    /// With --compare: threads for both sides (RAYON_NUM_THREADS for ours, OPENBLAS_NUM_THREADS and
+    /// With --compare / --step: threads for both sides (RAYON_NUM_THREADS for ours, OPENBLAS_NUM_THREADS and
     /// OMP_NUM_THREADS for NumPy). Default: all cores. `--threads 1` is the comparison least
     /// disturbed by other load (OpenBLAS's threads spin-wait and degrade on an oversubscribed machine).
     #[arg(long)]
@@ -41,6 +45,9 @@ pub struct BenchArgs {
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
+    if args.step {
+        return crate::bench_step::run(args.rounds, args.threads);
+    }
     if !args.compare {
         return run_command(cargo().args(["bench", "--bench", "gemm", "--bench", "ops"]));
     }
@@ -95,7 +102,7 @@ impl Side {
     }
 }
 
-fn target_dir() -> PathBuf {
+pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .map(|p| {

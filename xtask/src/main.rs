@@ -5,6 +5,7 @@
 //! `cargo xtask reproduce` (the paper's experiments and the report).
 
 mod bench;
+mod bench_step;
 mod layers;
 mod reproduce;
 mod test;
