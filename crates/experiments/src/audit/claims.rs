@@ -135,7 +135,8 @@ pub fn check_claims(reports: &[&AuditReport]) -> Vec<ClaimCheck> {
             "the spectra predict a rise when > {DC_FRACTION_THRESHOLD} of the (head, sentence) \
              pairs are DC-dominated (smoothing or alternating smoothing) with diag(γ)H_h and the \
              measured attention; holds when the prediction matches the measured rise for every \
-             model"
+             model and the models differ (some rise, some do not); fails on any mismatch; \
+             inconclusive when every model behaves alike (nothing to tell apart)"
         ),
         measured: list(&|i| {
             format!(
@@ -147,12 +148,12 @@ pub fn check_claims(reports: &[&AuditReport]) -> Vec<ClaimCheck> {
                 if rises[i].2 { "a rise" } else { "no rise" }
             )
         }),
-        verdict: if reports.is_empty() {
-            Verdict::Inconclusive
-        } else if all_match {
+        verdict: if !all_match {
+            Verdict::Fails
+        } else if some_rise && some_not {
             Verdict::Holds
         } else {
-            Verdict::Fails
+            Verdict::Inconclusive
         },
     };
 
@@ -351,6 +352,11 @@ mod tests {
         // One model: the comparison is inconclusive; γ > 0 everywhere: LN sign inconclusive.
         let checks = check_claims(&[&flat]);
         assert_eq!(checks[0].verdict, Verdict::Inconclusive);
+        assert_eq!(
+            checks[1].verdict,
+            Verdict::Inconclusive,
+            "right, but nothing to tell apart"
+        );
         assert_eq!(checks[2].verdict, Verdict::Inconclusive);
         let md = comparison_markdown(
             &[&rising, &flat],
