@@ -11,4 +11,5 @@ pub mod cli;
 pub mod corrupt;
 pub mod data;
 pub mod plot;
+pub mod reproduce;
 pub mod train;

@@ -24,6 +24,8 @@ enum Cli {
     Train(cli::train::TrainArgs),
     /// Test accuracy of a `train` checkpoint.
     Eval(cli::eval::EvalArgs),
+    /// The paper's training experiments of a profile (experiments/*.toml): cached runs, tables, figures, claims.
+    Experiments(cli::experiments::ExperimentsArgs),
 }
 
 fn main() -> Result<()> {
@@ -37,5 +39,6 @@ fn main() -> Result<()> {
         Cli::Fetch(args) => cli::fetch::run(&args),
         Cli::Train(args) => cli::train::run(&args),
         Cli::Eval(args) => cli::eval::run(&args),
+        Cli::Experiments(args) => cli::experiments::run(&args),
     }
 }

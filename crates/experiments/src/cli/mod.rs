@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod bench_step;
 pub mod eval;
+pub mod experiments;
 pub mod fetch;
 pub mod simulate;
 pub mod spectrum;

@@ -1,0 +1,126 @@
+//! The real [`Executor`]: each training and evaluation is a child `eigenformer` process.
+//!
+//! Why child processes: a run that panics, runs out of memory or is killed leaves the runner
+//! (and the other runs) alive, each run's full output lands in its own log file, and the child
+//! is exactly the command a user would type, so a run can be reproduced by hand from its log.
+
+use super::cache::{EvalRequest, Executor};
+use super::config::TrainSpec;
+use super::error::{ReproError, Result};
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// Runs `eigenformer` children, output appended to a log file per run directory.
+#[derive(Debug, Clone)]
+pub struct ChildExecutor {
+    binary: PathBuf,
+}
+
+/// Lines of a failed child's log shown in the error.
+const TAIL_LINES: usize = 25;
+
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n")
+}
+
+impl ChildExecutor {
+    /// Children run `binary`.
+    pub fn new(binary: impl Into<PathBuf>) -> Self {
+        ChildExecutor {
+            binary: binary.into(),
+        }
+    }
+
+    /// Children run this very executable (the `eigenformer` binary running the experiments).
+    pub fn current() -> Result<Self> {
+        let exe = std::env::current_exe().map_err(ReproError::io("current executable"))?;
+        Ok(Self::new(exe))
+    }
+
+    /// Run `args` with output appended to `log`, calling `progress` every half second.
+    fn run(&self, args: &[String], log: &Path, progress: &mut dyn FnMut()) -> Result<()> {
+        if let Some(dir) = log.parent() {
+            std::fs::create_dir_all(dir).map_err(ReproError::io(dir))?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(ReproError::io(log))?;
+        let err = file.try_clone().map_err(ReproError::io(log))?;
+        let shown = format!("eigenformer {}", args.join(" "));
+        {
+            use std::io::Write as _;
+            let mut f = &file;
+            let _ = writeln!(f, "$ {shown}");
+        }
+        let mut child = Command::new(&self.binary)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(file))
+            .stderr(Stdio::from(err))
+            .spawn()
+            .map_err(ReproError::io(&self.binary))?;
+        let status = loop {
+            match child.try_wait().map_err(ReproError::io(&self.binary))? {
+                Some(status) => break status,
+                None => {
+                    progress();
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            }
+        };
+        if status.success() {
+            Ok(())
+        } else {
+            Err(ReproError::Child {
+                command: shown,
+                status: status.to_string(),
+                log: log.to_path_buf(),
+                tail: tail(log),
+            })
+        }
+    }
+}
+
+impl Executor for ChildExecutor {
+    fn fetch(&mut self, dataset: &str) -> Result<()> {
+        let log = std::env::temp_dir().join(format!(
+            "eigenformer-fetch-{dataset}-{}.log",
+            std::process::id()
+        ));
+        let r = self.run(&["fetch".into(), dataset.into()], &log, &mut || {});
+        let _ = std::fs::remove_file(&log);
+        r
+    }
+
+    fn train(
+        &mut self,
+        spec: &TrainSpec,
+        dir: &Path,
+        resume: bool,
+        progress: &mut dyn FnMut(),
+    ) -> Result<()> {
+        let mut args = spec.train_args();
+        args.extend(["--out".into(), dir.display().to_string()]);
+        if resume {
+            args.push("--resume".into());
+        }
+        self.run(&args, &dir.join("train.log"), progress)
+    }
+
+    fn evaluate(&mut self, run_dir: &Path, request: &EvalRequest, out: &Path) -> Result<()> {
+        let mut args = request.eval_args();
+        args.extend([
+            "--checkpoint".into(),
+            run_dir.display().to_string(),
+            "--out".into(),
+            out.display().to_string(),
+        ]);
+        self.run(&args, &run_dir.join("eval.log"), &mut || {})
+    }
+}

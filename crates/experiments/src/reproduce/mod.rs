@@ -1,0 +1,24 @@
+//! The paper's training experiments (issue 6): declarative grids in `experiments/*.toml`, a
+//! runner that trains each distinct configuration once and caches it by the hash of its full
+//! configuration, and the aggregation into tables, figures and claim verdicts for the report.
+//!
+//! Flow ([`run::run`]): [`spec`] loads the experiment files of a profile and expands each grid
+//! into [`config::TrainSpec`]s; [`run::plan`] merges identical configurations across
+//! experiments; the [`cache::RunCache`] trains what is not finished yet through an
+//! [`cache::Executor`] (the real one, [`exec::ChildExecutor`], runs `eigenformer train` and
+//! `eigenformer eval` as child processes); [`aggregate`] turns results into mean ± sd over seeds;
+//! [`claims`] decides the verdicts; [`figures`] and [`report`] write the section.
+
+pub mod aggregate;
+pub mod cache;
+pub mod claims;
+pub mod config;
+pub mod error;
+pub mod exec;
+pub mod figures;
+pub mod report;
+pub mod run;
+pub mod spec;
+pub mod stats;
+
+pub use error::{ReproError, Result};

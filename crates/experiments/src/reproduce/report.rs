@@ -1,0 +1,408 @@
+//! The training section as Markdown (`training.md`) and CSV: tables of mean ± sd over seeds,
+//! links to the figures, and the claims with their rules.
+
+use super::aggregate::{CorruptionSummary, CosineCurve, SpectrumSummary, SweepPoint};
+use super::config::TrainSpec;
+use super::run::{ExperimentResult, Section};
+use super::stats::Stat;
+use std::fmt::Write as _;
+
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+fn variants_of<'a>(names: impl Iterator<Item = &'a String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for n in names {
+        if !out.contains(n) {
+            out.push(n.clone());
+        }
+    }
+    out
+}
+
+fn fmt_x(x: f64, key: &str) -> String {
+    if key == "train_fraction" {
+        format!("{:.0}%", 100.0 * x)
+    } else {
+        format!("{x}")
+    }
+}
+
+/// A table: rows = x, columns = variants, cells = accuracy (%) mean ± sd.
+fn sweep_table(points: &[SweepPoint], key: &str) -> String {
+    let variants = variants_of(points.iter().map(|p| &p.attention));
+    let mut xs: Vec<f64> = points.iter().map(|p| p.x).collect();
+    xs.sort_by(f64::total_cmp);
+    xs.dedup();
+    let head = if key == "depth" {
+        "depth"
+    } else {
+        "training fraction"
+    };
+    let mut s = format!("| {head} |");
+    for v in &variants {
+        let _ = write!(s, " {v} |");
+    }
+    s.push_str("\n|---:|");
+    s.push_str(&"---:|".repeat(variants.len()));
+    s.push('\n');
+    for x in xs {
+        let _ = write!(s, "| {} |", fmt_x(x, key));
+        for v in &variants {
+            match points.iter().find(|p| p.attention == *v && p.x == x) {
+                Some(p) => {
+                    let _ = write!(s, " {} |", p.accuracy.show_percent());
+                }
+                None => s.push_str(" – |"),
+            }
+        }
+        s.push('\n');
+    }
+    s
+}
+
+fn corruption_tables(c: &CorruptionSummary) -> String {
+    let variants = variants_of(c.by_severity.iter().map(|p| &p.attention));
+    let header = |first: &str| {
+        let mut s = format!("| {first} |");
+        for v in &variants {
+            let _ = write!(s, " {v} |");
+        }
+        s.push_str("\n|---|");
+        s.push_str(&"---:|".repeat(variants.len()));
+        s.push('\n');
+        s
+    };
+    let mut s = String::from(
+        "Mean accuracy over the corruptions per severity (severity 0 = the clean test images); \
+         per seed the mean over corruptions, then mean ± sd over seeds (%):\n\n",
+    );
+    s.push_str(&header("severity"));
+    let mut sev: Vec<u8> = c.by_severity.iter().map(|p| p.severity).collect();
+    sev.sort_unstable();
+    sev.dedup();
+    for k in sev {
+        let _ = write!(
+            s,
+            "| {} |",
+            if k == 0 {
+                "clean".to_string()
+            } else {
+                k.to_string()
+            }
+        );
+        for v in &variants {
+            match c
+                .by_severity
+                .iter()
+                .find(|p| p.attention == *v && p.severity == k)
+            {
+                Some(p) => {
+                    let _ = write!(s, " {} |", p.accuracy.show_percent());
+                }
+                None => s.push_str(" – |"),
+            }
+        }
+        s.push('\n');
+    }
+    s.push_str("| **all (mean)** |");
+    for v in &variants {
+        match c.overall.iter().find(|(a, _)| a == v) {
+            Some((_, st)) => {
+                let _ = write!(s, " **{}** |", st.show_percent());
+            }
+            None => s.push_str(" – |"),
+        }
+    }
+    s.push_str(
+        "\n\nPer corruption, averaged over the severities (mean of the per-severity means over \
+         seeds, %; every (corruption, severity) cell with its sd is in the CSV):\n\n",
+    );
+    s.push_str(&header("corruption"));
+    let mut names: Vec<&String> = Vec::new();
+    for x in &c.cells {
+        if !names.contains(&&x.corruption) {
+            names.push(&x.corruption);
+        }
+    }
+    for n in names {
+        let _ = write!(s, "| {n} |");
+        for v in &variants {
+            let vals: Vec<f64> = c
+                .cells
+                .iter()
+                .filter(|x| x.attention == *v && x.corruption == *n)
+                .map(|x| x.accuracy.mean)
+                .collect();
+            let _ = write!(s, " {:.1} |", 100.0 * Stat::of(&vals).mean);
+        }
+        s.push('\n');
+    }
+    s
+}
+
+fn smoothing_tables(curves: &[CosineCurve], spectra: &[SpectrumSummary]) -> String {
+    let depth = curves.iter().map(|c| c.depth).max().unwrap_or(0);
+    let deepest: Vec<&CosineCurve> = curves.iter().filter(|c| c.depth == depth).collect();
+    let mut s = format!(
+        "Mean pairwise token cosine (CLS included) of each block's output on 32 probe test \
+         images, mean ± sd over seeds, models of depth {depth}:\n\n| block |"
+    );
+    for c in &deepest {
+        let _ = write!(s, " {} |", c.attention);
+    }
+    s.push_str("\n|---:|");
+    s.push_str(&"---:|".repeat(deepest.len()));
+    s.push('\n');
+    for l in 0..depth {
+        let _ = write!(s, "| {} |", l + 1);
+        for c in &deepest {
+            match c.layers.get(l) {
+                Some(st) => {
+                    let _ = write!(s, " {} |", st.show(3));
+                }
+                None => s.push_str(" – |"),
+            }
+        }
+        s.push('\n');
+    }
+    s.push_str(
+        "\nRealised spectra of the trained H_h = W_V^h W_O^h (spectral variants: the constructed \
+         H_h), over every layer, head and seed; eigenvalues with |λ| < 1e-6 are counted as zeros \
+         (the d − d_h structural zeros of a rank-d_h head):\n\n\
+         | variant | depth | nonzero eigenvalues | zeros | Re λ < 0 | max \\|λ\\| | regimes (mean attention, H_h) | heads outside the spectral bounds |\n\
+         |---|---:|---:|---:|---:|---:|---|---:|\n",
+    );
+    for sp in spectra {
+        let regimes: Vec<String> = sp
+            .regimes
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {:.3} | {:.3} | {} | {} |",
+            sp.attention,
+            sp.depth,
+            sp.eigenvalues.len(),
+            sp.zeros,
+            sp.negative_real_fraction,
+            sp.max_modulus,
+            regimes.join(", "),
+            if sp.heads_checked > 0 {
+                format!("{} of {}", sp.heads_violating, sp.heads_checked)
+            } else {
+                "–".into()
+            }
+        );
+    }
+    s
+}
+
+/// The settings shared by every run (a field that varies is listed as an axis instead).
+fn settings_table(runs: &[&TrainSpec]) -> String {
+    let json: Vec<serde_json::Value> = runs
+        .iter()
+        .filter_map(|r| serde_json::to_value(r).ok())
+        .collect();
+    let Some(first) = json.first().and_then(|v| v.as_object()) else {
+        return String::new();
+    };
+    let mut s = String::from("| setting | value |\n|---|---|\n");
+    for (k, v) in first {
+        let mut values: Vec<String> = json.iter().map(|j| j[k].to_string()).collect();
+        values.sort();
+        values.dedup();
+        let shown = if values.len() == 1 {
+            v.to_string()
+        } else {
+            format!("varies: {}", values.join(", "))
+        };
+        let _ = writeln!(s, "| `{k}` | {} |", cell(&shown.replace('"', "")));
+    }
+    s
+}
+
+/// `training.md`.
+pub fn markdown(section: &Section) -> String {
+    let c = &section.counts;
+    let mut s = String::from("# Training from scratch\n\n");
+    let _ = writeln!(
+        s,
+        "Profile `{}`: {} distinct training runs ({} trained now, {} resumed, {} found finished \
+         in the run cache `{}`), {} evaluations of trained models ({} cached); {:.0} s. Every \
+         number is a mean ± sample standard deviation over the seeds {:?}. Experiments are \
+         declared in `experiments/*.toml`; a configuration shared by several experiments was \
+         trained once.\n",
+        section.profile.name(),
+        c.runs,
+        c.trained,
+        c.resumed,
+        c.cached,
+        section.runs_dir.display(),
+        c.evaluations,
+        c.evaluations_cached,
+        section.seconds,
+        section.seeds
+    );
+    let all: Vec<&TrainSpec> = section.runs.iter().map(|(p, _)| &p.spec).collect();
+    s.push_str("Settings of the runs:\n\n");
+    s.push_str(&settings_table(&all));
+    s.push_str("\n## Claims\n\n| id | the paper's statement | our measurement | rule | verdict |\n|---|---|---|---|---|\n");
+    for r in &section.claims {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | **{}** |",
+            r.id,
+            cell(&r.statement),
+            cell(&r.measured),
+            cell(&r.rule),
+            r.verdict.name()
+        );
+    }
+    for (e, r) in &section.experiments {
+        let _ = writeln!(s, "\n## {}\n", e.title);
+        if !e.description.is_empty() {
+            let _ = writeln!(s, "{}\n", e.description);
+        }
+        let _ = writeln!(
+            s,
+            "`experiments/{}.toml`: {} runs. Data: [{}.csv]({}.csv).\n",
+            e.name,
+            e.runs.len(),
+            e.name,
+            e.name
+        );
+        match r {
+            ExperimentResult::Sweep { x_key, points } => {
+                let _ = writeln!(s, "![{}]({}.svg)\n", e.title, e.name);
+                s.push_str("Test accuracy (%), mean ± sd over seeds:\n\n");
+                s.push_str(&sweep_table(points, x_key));
+            }
+            ExperimentResult::Corruption { summary } => {
+                if let Some(cs) = &e.corruption {
+                    let _ = writeln!(
+                        s,
+                        "Corruptions: {}; severities {:?}; {} test images; corruption seed {}.\n",
+                        cs.expanded_names().join(", "),
+                        cs.severities,
+                        cs.eval_limit
+                            .map_or("all".to_string(), |n| format!("the first {n}")),
+                        cs.seed
+                    );
+                }
+                let _ = writeln!(s, "![{}]({}.svg)\n", e.title, e.name);
+                s.push_str(&corruption_tables(summary));
+            }
+            ExperimentResult::Smoothing { curves, spectra } => {
+                let _ = writeln!(
+                    s,
+                    "![token cosine against depth]({0}-cosine.svg)\n\n![eigenvalues of the trained H]({0}-eigenvalues.svg)\n",
+                    e.name
+                );
+                s.push_str(&smoothing_tables(curves, spectra));
+            }
+        }
+    }
+    s
+}
+
+/// One CSV per experiment (long format: one row per statistic).
+pub fn experiment_csv(r: &ExperimentResult) -> String {
+    let mut s = String::new();
+    match r {
+        ExperimentResult::Sweep { x_key, points } => {
+            let _ = writeln!(
+                s,
+                "attention,{x_key},mean_accuracy,sd_accuracy,n,accuracies"
+            );
+            for p in points {
+                let vals: Vec<String> = p.runs.iter().map(|(_, a)| format!("{a:.6}")).collect();
+                let _ = writeln!(
+                    s,
+                    "{},{},{:.6},{:.6},{},{}",
+                    p.attention,
+                    p.x,
+                    p.accuracy.mean,
+                    p.accuracy.sd,
+                    p.accuracy.n,
+                    vals.join(";")
+                );
+            }
+        }
+        ExperimentResult::Corruption { summary } => {
+            s.push_str("attention,corruption,severity,mean_accuracy,sd_accuracy,n\n");
+            for p in &summary.by_severity {
+                let _ = writeln!(
+                    s,
+                    "{},{},{},{:.6},{:.6},{}",
+                    p.attention,
+                    if p.severity == 0 { "clean" } else { "mean" },
+                    p.severity,
+                    p.accuracy.mean,
+                    p.accuracy.sd,
+                    p.accuracy.n
+                );
+            }
+            for c in &summary.cells {
+                let _ = writeln!(
+                    s,
+                    "{},{},{},{:.6},{:.6},{}",
+                    c.attention,
+                    c.corruption,
+                    c.severity,
+                    c.accuracy.mean,
+                    c.accuracy.sd,
+                    c.accuracy.n
+                );
+            }
+        }
+        ExperimentResult::Smoothing { curves, .. } => {
+            s.push_str("attention,depth,block,mean_cosine,sd_cosine,n\n");
+            for c in curves {
+                for (l, st) in c.layers.iter().enumerate() {
+                    let _ = writeln!(
+                        s,
+                        "{},{},{},{:.6},{:.6},{}",
+                        c.attention,
+                        c.depth,
+                        l + 1,
+                        st.mean,
+                        st.sd,
+                        st.n
+                    );
+                }
+            }
+        }
+    }
+    s
+}
+
+/// `runs.csv`: every distinct run with its hash and result.
+pub fn runs_csv(section: &Section) -> String {
+    let mut s = String::from(
+        "hash,experiments,dataset,attention,depth,width,heads,epochs,train_fraction,seed,test_accuracy,train_seconds\n",
+    );
+    for (p, r) in &section.runs {
+        let o = |v: Option<usize>| v.map_or(String::new(), |v| v.to_string());
+        let _ = writeln!(
+            s,
+            "{},{},{},{},{},{},{},{},{},{},{:.6},{:.1}",
+            p.hash,
+            p.experiments.join(";"),
+            p.spec.dataset,
+            p.spec.attention,
+            o(p.spec.depth),
+            o(p.spec.width),
+            o(p.spec.heads),
+            p.spec.epochs,
+            p.spec.train_fraction,
+            p.spec.seed,
+            r.test_accuracy,
+            r.train_seconds
+        );
+    }
+    s
+}

@@ -1,0 +1,483 @@
+//! The runner: expand the experiments of a profile, train every distinct configuration once
+//! (through the [`RunCache`]), evaluate the corruption experiment's models, aggregate, and write
+//! the section's files.
+
+use super::aggregate::{
+    self, CorruptionRun, CorruptionSummary, CosineCurve, SmoothingRun, SpectralBounds,
+    SpectrumSummary, SweepPoint,
+};
+use super::cache::{read_json, write_json, Action, EvalRequest, Executor, RunCache, RunResult};
+use super::claims::{self, ClaimRow, Setting};
+use super::config::TrainSpec;
+use super::error::{ReproError, Result};
+use super::spec::{load_experiments, Experiment, Kind, Profile};
+use super::{figures, report};
+use crate::train::diagnostics::Diagnostics;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// What to run and where.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub profile: Profile,
+    /// The directory of the experiment files (`experiments/`).
+    pub experiments_dir: PathBuf,
+    /// Where the section's files go.
+    pub out: PathBuf,
+    /// The run cache.
+    pub runs_dir: PathBuf,
+    /// Only these experiments (file stems); empty = all.
+    pub only: Vec<String>,
+    /// Show progress bars.
+    pub progress: bool,
+}
+
+/// One distinct run of the plan, with the experiments that use it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedRun {
+    pub spec: TrainSpec,
+    pub hash: String,
+    pub experiments: Vec<String>,
+}
+
+/// The distinct runs of `experiments`, in first-use order (a configuration shared by several
+/// experiments appears once).
+pub fn plan(experiments: &[Experiment]) -> Vec<PlannedRun> {
+    let mut out: Vec<PlannedRun> = Vec::new();
+    for e in experiments {
+        for spec in &e.runs {
+            let hash = spec.hash();
+            match out.iter_mut().find(|p| p.hash == hash) {
+                Some(p) => {
+                    if !p.experiments.contains(&e.name) {
+                        p.experiments.push(e.name.clone());
+                    }
+                }
+                None => out.push(PlannedRun {
+                    spec: spec.clone(),
+                    hash,
+                    experiments: vec![e.name.clone()],
+                }),
+            }
+        }
+    }
+    out
+}
+
+/// The evaluations of the corruption experiments: `(spec, request)` pairs, clean first.
+pub fn evaluations(experiments: &[Experiment]) -> Vec<(TrainSpec, EvalRequest)> {
+    let mut out: Vec<(TrainSpec, EvalRequest)> = Vec::new();
+    for e in experiments {
+        let Some(c) = &e.corruption else { continue };
+        for spec in &e.runs {
+            let mut reqs = vec![EvalRequest::Clean {
+                eval_limit: c.eval_limit,
+            }];
+            let all_five = {
+                let mut s = c.severities.clone();
+                s.sort_unstable();
+                s.dedup();
+                s == [1, 2, 3, 4, 5]
+            };
+            for name in c.expanded_names() {
+                if all_five {
+                    reqs.push(EvalRequest::Corruption {
+                        name: name.clone(),
+                        severity: None,
+                        seed: c.seed,
+                        eval_limit: c.eval_limit,
+                    });
+                } else {
+                    for &s in &c.severities {
+                        reqs.push(EvalRequest::Corruption {
+                            name: name.clone(),
+                            severity: Some(s),
+                            seed: c.seed,
+                            eval_limit: c.eval_limit,
+                        });
+                    }
+                }
+            }
+            for r in reqs {
+                if !out.iter().any(|(s, q)| s == spec && *q == r) {
+                    out.push((spec.clone(), r));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Relative cost of a run, for progress and estimates: image-steps × blocks (the depth, or 6 when
+/// the preset's is used).
+pub fn cost(spec: &TrainSpec) -> u64 {
+    (spec.image_steps() * spec.depth.unwrap_or(6)) as u64
+}
+
+/// Counts of what the runner did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub runs: usize,
+    pub trained: usize,
+    pub resumed: usize,
+    pub cached: usize,
+    pub evaluations: usize,
+    pub evaluations_cached: usize,
+}
+
+/// The results of one experiment.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ExperimentResult {
+    Sweep {
+        x_key: String,
+        points: Vec<SweepPoint>,
+    },
+    Corruption {
+        summary: CorruptionSummary,
+    },
+    Smoothing {
+        curves: Vec<CosineCurve>,
+        spectra: Vec<SpectrumSummary>,
+    },
+}
+
+/// Everything the section reports (also `results.json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Section {
+    pub profile: Profile,
+    pub runs_dir: PathBuf,
+    pub counts: Counts,
+    pub seconds: f64,
+    pub seeds: Vec<u64>,
+    pub experiments: Vec<(Experiment, ExperimentResult)>,
+    pub runs: Vec<(PlannedRun, RunResult)>,
+    pub claims: Vec<ClaimRow>,
+}
+
+fn bar(len: u64, progress: bool, template: &str) -> ProgressBar {
+    if !progress {
+        return ProgressBar::hidden();
+    }
+    let b = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        b.set_style(style.progress_chars("=> "));
+    }
+    b
+}
+
+/// Train every run of the plan (cached runs are skipped), showing one progress bar weighted by
+/// [`cost`].
+fn train_all(
+    planned: &[PlannedRun],
+    cache: &RunCache,
+    exec: &mut dyn Executor,
+    progress: bool,
+    counts: &mut Counts,
+) -> Result<Vec<RunResult>> {
+    let todo: u64 = planned
+        .iter()
+        .filter(|p| !cache.dir(&p.spec).join("result.json").is_file())
+        .map(|p| cost(&p.spec))
+        .sum();
+    let pb = bar(
+        todo,
+        progress,
+        "training [{bar:30}] {percent:>3}% {elapsed_precise} eta {eta} {msg}",
+    );
+    let mut results = Vec::with_capacity(planned.len());
+    for (i, p) in planned.iter().enumerate() {
+        let dir = cache.dir(&p.spec);
+        let label = format!("run {}/{}: {}", i + 1, planned.len(), p.spec.label());
+        pb.set_message(label.clone());
+        let epochs = p.spec.epochs;
+        let metrics = dir.join("metrics.json");
+        let mut tick = || {
+            if let Ok(m) = read_json::<crate::train::run::Metrics>(&metrics) {
+                if let Some(e) = m.epochs.last() {
+                    pb.set_message(format!(
+                        "{label}: epoch {}/{epochs} acc {:.3}",
+                        e.epoch, e.test_accuracy
+                    ));
+                }
+            }
+            pb.tick();
+        };
+        let (r, action) = cache.ensure(&p.spec, exec, &mut tick)?;
+        match action {
+            Action::Cached => counts.cached += 1,
+            Action::Trained => {
+                counts.trained += 1;
+                pb.inc(cost(&p.spec));
+            }
+            Action::Resumed => {
+                counts.resumed += 1;
+                pb.inc(cost(&p.spec));
+            }
+        }
+        if action != Action::Cached {
+            pb.println(format!(
+                "{} -> test accuracy {:.4} ({:.0} s, {})",
+                p.spec.label(),
+                r.test_accuracy,
+                r.train_seconds,
+                p.hash
+            ));
+        }
+        results.push(r);
+    }
+    pb.finish_and_clear();
+    counts.runs = planned.len();
+    Ok(results)
+}
+
+fn bounds_of(dir: &Path, spec: &TrainSpec) -> Result<Option<SpectralBounds>> {
+    let sign = match spec.attention.as_str() {
+        "spectral+" => 1.0,
+        "spectral-" => -1.0,
+        _ => return Ok(None),
+    };
+    let metrics: crate::train::run::Metrics = read_json(&dir.join("metrics.json"))?;
+    let cfg: eigenformer_model::ViTConfig =
+        serde_json::from_value(metrics.config["model_config"].clone()).map_err(|source| {
+            ReproError::Json {
+                path: dir.join("metrics.json"),
+                source,
+            }
+        })?;
+    let rank = match cfg.spectral.form {
+        eigenformer_model::SpectralForm::Lowrank => cfg.head_dim(),
+        _ => cfg.width,
+    };
+    Ok(Some(SpectralBounds {
+        sign,
+        eps: f64::from(cfg.spectral.eps),
+        upper: f64::from(cfg.spectral.upper),
+        rank,
+    }))
+}
+
+/// Run the profile: see the module documentation. Returns what the section reports, after
+/// writing `training.md`, `results.json`, `claims.json`, the CSV files and the figures to
+/// `opts.out`.
+pub fn run(opts: &Options, exec: &mut dyn Executor) -> Result<Section> {
+    let start = Instant::now();
+    let experiments = load_experiments(&opts.experiments_dir, opts.profile, &opts.only)?;
+    if experiments.is_empty() {
+        return Err(ReproError::spec(
+            opts.experiments_dir.display(),
+            format!("no experiment runs in the {} profile", opts.profile.name()),
+        ));
+    }
+    let planned = plan(&experiments);
+    let datasets: BTreeSet<&str> = planned.iter().map(|p| p.spec.dataset.as_str()).collect();
+    for d in datasets {
+        exec.fetch(d).map_err(|e| {
+            ReproError::spec(
+                format!("the {} profile", opts.profile.name()),
+                format!(
+                    "needs the data set {d}, which is not available on this machine (it is \
+                     resolved through the asset cache or downloaded from its official source): \
+                     {e}"
+                ),
+            )
+        })?;
+    }
+    let cache = RunCache::new(&opts.runs_dir);
+    let mut counts = Counts::default();
+    let results = train_all(&planned, &cache, exec, opts.progress, &mut counts)?;
+    let accuracy_of = |spec: &TrainSpec| -> f64 {
+        let h = spec.hash();
+        results
+            .iter()
+            .find(|r| r.hash == h)
+            .map_or(f64::NAN, |r| r.test_accuracy)
+    };
+
+    // Evaluations of the corruption experiments.
+    let evals = evaluations(&experiments);
+    let pb = bar(
+        evals.len() as u64,
+        opts.progress,
+        "evaluating [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta} {msg}",
+    );
+    for (spec, req) in &evals {
+        pb.set_message(format!("{} on {}", spec.label(), req.file_name()));
+        let cached = match req {
+            EvalRequest::Clean { eval_limit } => cache.clean_eval(spec, *eval_limit, exec)?.1,
+            EvalRequest::Corruption { .. } => cache.corruption_eval(spec, req, exec)?.1,
+        };
+        counts.evaluations += 1;
+        if cached {
+            counts.evaluations_cached += 1;
+        }
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+
+    let mut out_experiments = Vec::new();
+    for e in &experiments {
+        let result = match e.kind {
+            Kind::Depth | Kind::Fraction => {
+                let key = e.kind.x_key().unwrap_or("depth");
+                let runs: Vec<(&TrainSpec, f64)> =
+                    e.runs.iter().map(|s| (s, accuracy_of(s))).collect();
+                ExperimentResult::Sweep {
+                    x_key: key.into(),
+                    points: aggregate::sweep(&runs, key),
+                }
+            }
+            Kind::Corruption => {
+                let mut runs = Vec::new();
+                for spec in &e.runs {
+                    let mut clean = f64::NAN;
+                    let mut reports = Vec::new();
+                    for (s, req) in evals.iter().filter(|(s, _)| s == spec) {
+                        match req {
+                            EvalRequest::Clean { eval_limit } => {
+                                clean = cache.clean_eval(s, *eval_limit, exec)?.0.test_accuracy
+                            }
+                            EvalRequest::Corruption { .. } => {
+                                reports.push(cache.corruption_eval(s, req, exec)?.0)
+                            }
+                        }
+                    }
+                    runs.push(CorruptionRun {
+                        spec,
+                        clean,
+                        reports,
+                    });
+                }
+                ExperimentResult::Corruption {
+                    summary: aggregate::corruption(&runs),
+                }
+            }
+            Kind::Smoothing => {
+                let mut runs = Vec::new();
+                for spec in &e.runs {
+                    let dir = cache.dir(spec);
+                    let diagnostics: Diagnostics = read_json(&dir.join("diagnostics.json"))?;
+                    runs.push(SmoothingRun {
+                        spec,
+                        diagnostics,
+                        bounds: bounds_of(&dir, spec)?,
+                    });
+                }
+                let (curves, spectra) = aggregate::smoothing(&runs);
+                ExperimentResult::Smoothing { curves, spectra }
+            }
+        };
+        out_experiments.push((e.clone(), result));
+    }
+
+    let claims = training_claims(&out_experiments);
+    let mut seeds: Vec<u64> = planned.iter().map(|p| p.spec.seed).collect();
+    seeds.sort_unstable();
+    seeds.dedup();
+    let section = Section {
+        profile: opts.profile,
+        runs_dir: opts.runs_dir.clone(),
+        counts,
+        seconds: start.elapsed().as_secs_f64(),
+        seeds,
+        experiments: out_experiments,
+        runs: planned.into_iter().zip(results).collect(),
+        claims,
+    };
+    write_outputs(&opts.out, &section)?;
+    Ok(section)
+}
+
+/// The training claims from the experiments' results (whichever are present).
+pub fn training_claims(experiments: &[(Experiment, ExperimentResult)]) -> Vec<ClaimRow> {
+    let sweep_of = |kind: Kind| {
+        experiments.iter().find_map(|(e, r)| match r {
+            ExperimentResult::Sweep { points, .. } if e.kind == kind => Some(points),
+            _ => None,
+        })
+    };
+    let depth_setting = sweep_of(Kind::Depth).and_then(|p| {
+        let x = claims::extreme_x(p, true)?;
+        Some(claims::sweep_setting(p, x, format!("depth {x} (largest)")))
+    });
+    let fraction_setting = sweep_of(Kind::Fraction).and_then(|p| {
+        let x = claims::extreme_x(p, false)?;
+        Some(claims::sweep_setting(
+            p,
+            x,
+            format!("{:.0}% of the training set (smallest)", 100.0 * x),
+        ))
+    });
+    let corruption = experiments.iter().find_map(|(_, r)| match r {
+        ExperimentResult::Corruption { summary } => Some(claims::corruption_setting(summary)),
+        _ => None,
+    });
+    let smoothing = experiments.iter().find_map(|(_, r)| match r {
+        ExperimentResult::Smoothing { curves, spectra } => Some((curves, spectra)),
+        _ => None,
+    });
+    let mut rows = vec![
+        claims::spectral_beats_featscale("T1", "with more layers", depth_setting.as_ref()),
+        claims::spectral_beats_featscale("T2", "with fewer data points", fraction_setting.as_ref()),
+        claims::spectral_beats_featscale("T3", "on corrupted data", corruption.as_ref()),
+    ];
+    let settings: Vec<Setting> = [depth_setting, fraction_setting, corruption]
+        .into_iter()
+        .flatten()
+        .collect();
+    rows.push(claims::smoothing_beats_sharpening("T4", &settings));
+    match smoothing {
+        Some((curves, spectra)) => {
+            rows.push(claims::sign_controls_smoothing("T5", curves));
+            rows.push(claims::spectra_stay_in_bounds("T6", spectra));
+        }
+        None => {
+            rows.push(claims::sign_controls_smoothing("T5", &[]));
+            rows.push(claims::spectra_stay_in_bounds("T6", &[]));
+        }
+    }
+    rows
+}
+
+fn write_outputs(out: &Path, section: &Section) -> Result<()> {
+    std::fs::create_dir_all(out).map_err(ReproError::io(out))?;
+    for (e, r) in &section.experiments {
+        match r {
+            ExperimentResult::Sweep { x_key, points } => {
+                let x_label = if x_key == "depth" {
+                    "depth (blocks)"
+                } else {
+                    "fraction of the training set"
+                };
+                figures::sweep(
+                    &out.join(format!("{}.svg", e.name)),
+                    &e.title,
+                    x_label,
+                    points,
+                )?;
+            }
+            ExperimentResult::Corruption { summary } => {
+                figures::severity(&out.join(format!("{}.svg", e.name)), &summary.by_severity)?;
+            }
+            ExperimentResult::Smoothing { curves, spectra } => {
+                figures::cosine(&out.join(format!("{}-cosine.svg", e.name)), curves)?;
+                figures::eigenvalues(&out.join(format!("{}-eigenvalues.svg", e.name)), spectra)?;
+            }
+        }
+        crate::cli::write_atomic(
+            &out.join(format!("{}.csv", e.name)),
+            report::experiment_csv(r).as_bytes(),
+        )?;
+    }
+    crate::cli::write_atomic(&out.join("runs.csv"), report::runs_csv(section).as_bytes())?;
+    write_json(&out.join("results.json"), section)?;
+    write_json(&out.join("claims.json"), &section.claims)?;
+    crate::cli::write_atomic(
+        &out.join("training.md"),
+        report::markdown(section).as_bytes(),
+    )?;
+    Ok(())
+}

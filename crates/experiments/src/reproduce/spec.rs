@@ -1,0 +1,355 @@
+//! The declarative experiment files under `experiments/` and their expansion into runs.
+//!
+//! `experiments/profiles.toml` holds, per profile (`[smoke]`, `[quick]`, `[full]`), the training
+//! settings every experiment of that profile starts from. Each other `experiments/*.toml` is one
+//! experiment: its `kind` (what is analysed), a `title`, and a table per profile it runs in whose
+//! keys override the base. **Every key whose value is an array is an axis of the grid**: the runs
+//! are the Cartesian product of the axes, each point a [`TrainSpec`]. The keys are the flags of
+//! `eigenformer train` (`attention`, `seed`, `depth`, `train_fraction`, …). The corruption
+//! experiment adds a `corruption` sub-table (what to evaluate the trained models on).
+//!
+//! Why the base lives in one file: experiments that share a configuration (the depth sweep's
+//! middle depth, the data sweep's 100 % point and the corruption models) must produce the same
+//! [`TrainSpec`], hence the same hash, so each such model is trained once.
+
+use super::config::TrainSpec;
+use super::error::{ReproError, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The compute profiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// A couple of minutes on 2 cores: tiny subsets, one epoch (CI).
+    Smoke,
+    /// Fashion-MNIST, small ViTs, ≤ 90 minutes for the whole reproduction on 2 cores.
+    Quick,
+    /// The DeiT recipe on CIFAR-10/100 at DeiT-Ti size (a GPU machine).
+    Full,
+}
+
+impl Profile {
+    /// The profile's name (also its table name in the files).
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Smoke => "smoke",
+            Profile::Quick => "quick",
+            Profile::Full => "full",
+        }
+    }
+}
+
+/// What an experiment analyses, and so which axis is its x axis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Test accuracy against depth (axis `depth`).
+    Depth,
+    /// Test accuracy against the training fraction (axis `train_fraction`).
+    Fraction,
+    /// Accuracy of the trained models on corrupted test sets (no x axis).
+    Corruption,
+    /// Per-layer token cosine and realised spectra of H of the trained models (axis `depth`).
+    Smoothing,
+}
+
+impl Kind {
+    /// The grid key plotted on the x axis, if any.
+    pub fn x_key(self) -> Option<&'static str> {
+        match self {
+            Kind::Depth | Kind::Smoothing => Some("depth"),
+            Kind::Fraction => Some("train_fraction"),
+            Kind::Corruption => None,
+        }
+    }
+}
+
+/// The axes every experiment averages over or compares.
+const VARIANT_KEY: &str = "attention";
+const SEED_KEY: &str = "seed";
+
+/// An experiment file as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExperimentFile {
+    kind: Kind,
+    title: String,
+    #[serde(default)]
+    description: String,
+    smoke: Option<toml::Table>,
+    quick: Option<toml::Table>,
+    full: Option<toml::Table>,
+}
+
+/// `profiles.toml` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfilesFile {
+    smoke: toml::Table,
+    quick: toml::Table,
+    full: toml::Table,
+}
+
+/// The corrupted test sets the models of a corruption experiment are evaluated on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorruptionSpec {
+    /// Corruption names, or `["all"]` for the 15 of CIFAR-10-C.
+    pub names: Vec<String>,
+    /// Severities 1–5.
+    #[serde(default = "all_severities")]
+    pub severities: Vec<u8>,
+    /// First N test images (absent: the whole test set).
+    #[serde(default)]
+    pub eval_limit: Option<usize>,
+    /// Seed of the corruptions' random draws.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+fn all_severities() -> Vec<u8> {
+    vec![1, 2, 3, 4, 5]
+}
+
+impl CorruptionSpec {
+    /// The corruption names with `all` expanded, in the canonical order.
+    pub fn expanded_names(&self) -> Vec<String> {
+        if self.names.iter().any(|n| n == "all") {
+            crate::corrupt::Corruption::names()
+                .into_iter()
+                .map(String::from)
+                .collect()
+        } else {
+            self.names.clone()
+        }
+    }
+
+    fn validate(&self, file: &str) -> Result<()> {
+        if self.names.is_empty() {
+            return Err(ReproError::spec(file, "corruption.names is empty"));
+        }
+        for n in &self.names {
+            if n != "all" && n.parse::<crate::corrupt::Corruption>().is_err() {
+                return Err(ReproError::spec(
+                    file,
+                    format!(
+                        "unknown corruption {n:?} (known: {}, or all)",
+                        crate::corrupt::Corruption::names().join(", ")
+                    ),
+                ));
+            }
+        }
+        if self.severities.is_empty() || self.severities.iter().any(|s| !(1..=5).contains(s)) {
+            return Err(ReproError::spec(
+                file,
+                "corruption.severities must be a non-empty list of 1..=5",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One experiment of one profile, expanded.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Experiment {
+    /// The file stem (`depth` for `experiments/depth.toml`).
+    pub name: String,
+    /// What it analyses.
+    pub kind: Kind,
+    /// Heading in the report.
+    pub title: String,
+    /// Free text for the report.
+    pub description: String,
+    /// The grid's runs, in expansion order.
+    pub runs: Vec<TrainSpec>,
+    /// What to evaluate on (corruption experiments only).
+    pub corruption: Option<CorruptionSpec>,
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(ReproError::io(path))
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(path: &Path, text: &str) -> Result<T> {
+    toml::from_str(text).map_err(|source| ReproError::Toml {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The Cartesian product of the array-valued keys of `table`, as tables of scalars. Axes vary in
+/// key order, the last key fastest; an empty array is an error.
+pub fn expand_grid(table: &toml::Table, file: &str) -> Result<Vec<toml::Table>> {
+    let mut points = vec![toml::Table::new()];
+    for (key, value) in table {
+        let choices: Vec<toml::Value> = match value {
+            toml::Value::Array(values) if values.is_empty() => {
+                return Err(ReproError::spec(file, format!("axis `{key}` is empty")))
+            }
+            toml::Value::Array(values) => values.clone(),
+            other => vec![other.clone()],
+        };
+        let mut next = Vec::with_capacity(points.len() * choices.len());
+        for p in &points {
+            for c in &choices {
+                let mut q = p.clone();
+                q.insert(key.clone(), c.clone());
+                next.push(q);
+            }
+        }
+        points = next;
+    }
+    Ok(points)
+}
+
+/// The experiment of `text` (named `name`, read from `file`) in `profile` on the `base` settings,
+/// or `None` when the file has no table for the profile.
+pub fn experiment_from_str(
+    name: &str,
+    file: &Path,
+    text: &str,
+    base: &toml::Table,
+    profile: Profile,
+) -> Result<Option<Experiment>> {
+    let f: ExperimentFile = parse(file, text)?;
+    let shown = file.display().to_string();
+    let table = match profile {
+        Profile::Smoke => f.smoke,
+        Profile::Quick => f.quick,
+        Profile::Full => f.full,
+    };
+    let Some(mut table) = table else {
+        return Ok(None);
+    };
+    let corruption: Option<CorruptionSpec> = match table.remove("corruption") {
+        Some(v) => Some(v.try_into().map_err(|source| ReproError::Toml {
+            path: file.to_path_buf(),
+            source,
+        })?),
+        None => None,
+    };
+    match (f.kind, &corruption) {
+        (Kind::Corruption, None) => {
+            return Err(ReproError::spec(
+                &shown,
+                format!("[{}.corruption] is missing", profile.name()),
+            ))
+        }
+        (Kind::Corruption, Some(c)) => c.validate(&shown)?,
+        (_, Some(_)) => {
+            return Err(ReproError::spec(
+                &shown,
+                "only kind = \"corruption\" takes a corruption table",
+            ))
+        }
+        (_, None) => {}
+    }
+    let mut merged = base.clone();
+    merged.extend(table);
+    // Only the variant, the seed and the kind's x axis may vary: anything else would be averaged
+    // over silently.
+    let allowed = [Some(VARIANT_KEY), Some(SEED_KEY), f.kind.x_key()];
+    for (key, value) in &merged {
+        if value.is_array() && !allowed.contains(&Some(key.as_str())) {
+            return Err(ReproError::spec(
+                &shown,
+                format!(
+                    "`{key}` is a list, but a {:?} experiment may only vary attention, seed{}",
+                    f.kind,
+                    f.kind
+                        .x_key()
+                        .map(|k| format!(" and {k}"))
+                        .unwrap_or_default()
+                ),
+            ));
+        }
+    }
+    if let Some(x) = f.kind.x_key() {
+        if !merged.get(x).is_some_and(|v| v.is_array()) {
+            return Err(ReproError::spec(
+                &shown,
+                format!("a {:?} experiment needs `{x}` as a list", f.kind),
+            ));
+        }
+    }
+    let seeds = merged
+        .get(SEED_KEY)
+        .and_then(|v| v.as_array())
+        .map_or(0, Vec::len);
+    let minimum = if profile == Profile::Smoke { 2 } else { 3 };
+    if seeds < minimum {
+        return Err(ReproError::spec(
+            &shown,
+            format!(
+                "`seed` must list at least {minimum} seeds in the {} profile (mean ± sd over seeds)",
+                profile.name()
+            ),
+        ));
+    }
+    let mut runs = Vec::new();
+    for point in expand_grid(&merged, &shown)? {
+        let spec: TrainSpec =
+            toml::Value::Table(point)
+                .try_into()
+                .map_err(|source| ReproError::Toml {
+                    path: file.to_path_buf(),
+                    source,
+                })?;
+        spec.validate(&shown)?;
+        runs.push(spec);
+    }
+    Ok(Some(Experiment {
+        name: name.to_string(),
+        kind: f.kind,
+        title: f.title,
+        description: f.description.trim().to_string(),
+        runs,
+        corruption,
+    }))
+}
+
+/// The base settings of `profile` from `profiles.toml`'s text.
+pub fn base_from_str(file: &Path, text: &str, profile: Profile) -> Result<toml::Table> {
+    let p: ProfilesFile = parse(file, text)?;
+    Ok(match profile {
+        Profile::Smoke => p.smoke,
+        Profile::Quick => p.quick,
+        Profile::Full => p.full,
+    })
+}
+
+/// Every experiment of `profile` in `dir` (all `*.toml` but `profiles.toml`, by name), or only
+/// those named in `only` (an unknown name is an error).
+pub fn load_experiments(dir: &Path, profile: Profile, only: &[String]) -> Result<Vec<Experiment>> {
+    let profiles = dir.join("profiles.toml");
+    let base = base_from_str(&profiles, &read(&profiles)?, profile)?;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(ReproError::io(dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml") && *p != profiles)
+        .collect();
+    files.sort();
+    let names: Vec<String> = files
+        .iter()
+        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    for o in only {
+        if !names.contains(o) {
+            return Err(ReproError::spec(
+                dir.display(),
+                format!("no experiment {o:?} (known: {})", names.join(", ")),
+            ));
+        }
+    }
+    let mut out = Vec::new();
+    for (path, name) in files.iter().zip(&names) {
+        if !only.is_empty() && !only.contains(name) {
+            continue;
+        }
+        if let Some(e) = experiment_from_str(name, path, &read(path)?, &base, profile)? {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
