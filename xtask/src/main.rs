@@ -6,6 +6,7 @@
 
 mod bench;
 mod bench_step;
+mod html;
 mod layers;
 mod reproduce;
 mod test;

@@ -76,8 +76,12 @@ pub struct ReproduceArgs {
 
 /// What a section produced.
 pub enum Outcome {
-    /// The section ran; its Markdown (results, tables, figure links, claim verdicts).
-    Done { markdown: String },
+    /// The section ran; its Markdown (results, tables, figure links, claim verdicts) and its
+    /// claim rows for the report's merged claims table.
+    Done {
+        markdown: String,
+        claims: Vec<Claim>,
+    },
     /// The section's experiments do not exist yet.
     NotImplemented {
         /// The issue that adds them.
@@ -85,6 +89,85 @@ pub enum Outcome {
         /// What the section will report.
         planned: &'static str,
     },
+}
+
+/// One row of the report's claims table: a claim of the paper that a section tested.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claim {
+    /// Short id (`C1`, `P1`, `T1`, …).
+    pub id: String,
+    /// The paper's statement.
+    pub statement: String,
+    /// What we measured.
+    pub measured: String,
+    /// The decision rule.
+    pub rule: String,
+    /// `holds`, `fails` or `inconclusive`.
+    pub verdict: String,
+}
+
+/// The claims checked by `eigenformer theory`, from its `theory.json` (each holds iff it is met
+/// on every random instance within its tolerance).
+fn theory_claims(path: &std::path::Path) -> Result<Vec<Claim>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    Ok(json["claims"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|c| Claim {
+            id: s(&c["claim"]),
+            statement: s(&c["statement"]),
+            measured: format!(
+                "{} ({} of {} instances fail)",
+                s(&c["measured"]),
+                c["failures"],
+                c["instances"]
+            ),
+            rule: format!(
+                "holds if met on every random instance within the tolerance: {}",
+                s(&c["tolerance"])
+            ),
+            verdict: s(&c["verdict"]),
+        })
+        .collect())
+}
+
+/// The claims of a section's Markdown: the table under its `## Claims` heading with the columns
+/// `claim | rule | measured | verdict` (the pre-trained audit's `comparison.md`), ids `prefix1…`.
+fn markdown_claims(md: &str, prefix: &str) -> Vec<Claim> {
+    let mut rows = Vec::new();
+    let mut in_claims = false;
+    for line in md.lines() {
+        if line.starts_with('#') {
+            in_claims = line.trim_start_matches('#').trim() == "Claims";
+            continue;
+        }
+        let t = line.trim();
+        if !in_claims || !t.starts_with('|') || t.starts_with("|---") || t.starts_with("| claim") {
+            continue;
+        }
+        let cells: Vec<String> = t
+            .trim_matches('|')
+            .replace("\\|", "\u{1}")
+            .split('|')
+            .map(|c| c.trim().replace('\u{1}', "\\|"))
+            .collect();
+        if let [claim, rule, measured, verdict] = cells.as_slice() {
+            rows.push(Claim {
+                id: format!("{prefix}{}", rows.len() + 1),
+                statement: claim.clone(),
+                measured: measured.clone(),
+                rule: rule.clone(),
+                verdict: verdict.trim_matches('*').to_string(),
+            });
+        }
+    }
+    rows
 }
 
 /// One section of the report.
@@ -128,6 +211,7 @@ fn theory(ctx: &mut Ctx) -> Result<Outcome> {
         .with_context(|| format!("`eigenformer theory` wrote no {}", path.display()))?;
     Ok(Outcome::Done {
         markdown: embed_section(&md, "theory/"),
+        claims: theory_claims(&dir.join("theory.json"))?,
     })
 }
 
@@ -194,14 +278,54 @@ fn pretrained(ctx: &mut Ctx) -> Result<Outcome> {
         .with_context(|| format!("`eigenformer audit` wrote no {}", path.display()))?;
     Ok(Outcome::Done {
         markdown: embed_section(&md, "pretrained/"),
+        claims: markdown_claims(&md, "P"),
     })
 }
 
-fn training(_ctx: &mut Ctx) -> Result<Outcome> {
-    Ok(Outcome::NotImplemented {
-        issue: "issues 4 and 6",
-        planned: "baseline ViT vs FeatScale vs spectral⁻ vs spectral⁺ trained from scratch: with \
-                  more layers, with fewer data points and on corrupted data",
+/// `eigenformer experiments` on the grids of `experiments/*.toml` for the profile (trained runs
+/// are cached by configuration hash, so a rerun only trains what is missing); embeds its
+/// `training.md` and takes its claims from `claims.json`.
+fn training(ctx: &mut Ctx) -> Result<Outcome> {
+    let dir = if ctx.dir.is_absolute() {
+        ctx.dir.clone()
+    } else {
+        std::env::current_dir()?.join(&ctx.dir)
+    };
+    let mut cmd = ctx.eigenformer()?;
+    cmd.args(["experiments", "--profile", ctx.profile.name()])
+        .arg("--experiments-dir")
+        .arg(workspace_root().join("experiments"))
+        .arg("--out")
+        .arg(&dir);
+    run_command(&mut cmd)?;
+    let path = dir.join("training.md");
+    let md = std::fs::read_to_string(&path)
+        .with_context(|| format!("`eigenformer experiments` wrote no {}", path.display()))?;
+    let claims_path = dir.join("claims.json");
+    let text = std::fs::read_to_string(&claims_path)
+        .with_context(|| format!("reading {}", claims_path.display()))?;
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&text)
+        .with_context(|| format!("parsing {}", claims_path.display()))?;
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    let claims = rows
+        .iter()
+        .map(|c| Claim {
+            id: s(&c["id"]),
+            statement: s(&c["statement"]),
+            measured: s(&c["measured"]),
+            rule: s(&c["rule"]),
+            verdict: s(&c["verdict"]),
+        })
+        .collect();
+    let results = dir.join("results.json");
+    if let Ok(text) = std::fs::read_to_string(&results) {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+            ctx.seeds = format!("seeds {} (each training configuration)", v["seeds"]);
+        }
+    }
+    Ok(Outcome::Done {
+        markdown: embed_section(&md, "training/"),
+        claims,
     })
 }
 
@@ -211,6 +335,8 @@ pub struct Ctx {
     /// `<out>/<section>/`, created before the section runs.
     pub dir: PathBuf,
     binary: Option<PathBuf>,
+    /// The seeds a section used, for the environment table (empty if it does not say).
+    pub seeds: String,
 }
 
 impl Ctx {
@@ -257,8 +383,14 @@ fn status_line(status: &Status) -> String {
     }
 }
 
-/// The environment the report was produced in, as `(field, value)` rows.
-fn environment(wall_seconds: f64, command_line: &str) -> Vec<(&'static str, String)> {
+/// The environment the report was produced in, as `(field, value)` rows: the machine, the
+/// versions, the commit, the seeds and the wall time of each part.
+fn environment(
+    wall_seconds: f64,
+    command_line: &str,
+    parts: &[(&'static str, f64)],
+    seeds: &[(&'static str, String)],
+) -> Vec<(&'static str, String)> {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let cpu = cpuinfo
         .lines()
@@ -293,12 +425,29 @@ fn environment(wall_seconds: f64, command_line: &str) -> Vec<(&'static str, Stri
     .filter(|s| !s.is_empty())
     .map(|s| s.lines().collect::<Vec<_>>().join("; "))
     .unwrap_or_else(|| "none detected (no working `nvidia-smi`)".to_string());
+    let threads = match std::env::var("RAYON_NUM_THREADS") {
+        Ok(n) if !n.is_empty() => format!("{n} (RAYON_NUM_THREADS)"),
+        _ => format!("{usable} (rayon's default: one per usable CPU)"),
+    };
+    let times = parts
+        .iter()
+        .map(|(name, secs)| format!("{name} {secs:.1} s"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let seeds = seeds
+        .iter()
+        .filter(|(_, s)| !s.is_empty())
+        .map(|(name, s)| format!("{name}: {s}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let eigenformer = format!("{} (workspace crates)", env!("CARGO_PKG_VERSION"));
     vec![
         ("CPU", cpu),
         (
             "cores",
             format!("{logical} logical CPUs in /proc/cpuinfo, {usable} usable by this process"),
         ),
+        ("threads", threads),
         ("GPU", gpu),
         (
             "OS",
@@ -308,11 +457,69 @@ fn environment(wall_seconds: f64, command_line: &str) -> Vec<(&'static str, Stri
             "rustc",
             try_command_stdout(Command::new(rustc).arg("--version")).unwrap_or_else(unknown),
         ),
+        ("eigenformer", eigenformer),
         ("git commit", commit.unwrap_or_else(unknown)),
         ("date (UTC)", now_utc()),
-        ("wall time", format!("{wall_seconds:.1} s")),
+        (
+            "seeds",
+            if seeds.is_empty() {
+                "–".to_string()
+            } else {
+                seeds
+            },
+        ),
+        ("wall time", format!("{wall_seconds:.1} s in all; {times}")),
         ("command", format!("`{command_line}`")),
     ]
+}
+
+/// The report's claims table: every claim a section tested, one row each, in section order.
+fn claims_table(statuses: &[(&Section, Status)]) -> String {
+    let mut md = String::from(
+        "\n## Claims\n\nEvery claim of the paper that this run tested: the statement, what we \
+         measured (with the statistic), the rule that turned the measurement into a verdict, and \
+         the verdict. Rows `C…` come from the theory section (random instances), `P…` from the \
+         pre-trained audits, `T…` from training from scratch (mean ± sd over seeds).\n\n\
+         | id | section | the paper's statement | our measurement | rule | verdict |\n\
+         |---|---|---|---|---|---|\n",
+    );
+    let mut any = false;
+    for (section, status) in statuses {
+        if let Status::Outcome(Outcome::Done { claims, .. }) = status {
+            for c in claims {
+                any = true;
+                let cell = |t: &str| {
+                    // Cells from sections are already escaped Markdown; escape bare pipes only.
+                    let mut out = String::new();
+                    let mut prev = ' ';
+                    for ch in t.chars() {
+                        if ch == '|' && prev != '\\' {
+                            out.push('\\');
+                        }
+                        if ch != '\n' {
+                            out.push(ch);
+                        }
+                        prev = ch;
+                    }
+                    out
+                };
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {} | {} | {} | **{}** |",
+                    cell(&c.id),
+                    section.id.name(),
+                    cell(&c.statement),
+                    cell(&c.measured),
+                    cell(&c.rule),
+                    cell(&c.verdict)
+                );
+            }
+        }
+    }
+    if !any {
+        md.push_str("| – | – | no section that tests claims ran | | | |\n");
+    }
+    md
 }
 
 fn render(
@@ -333,6 +540,7 @@ fn render(
     for (section, status) in statuses {
         let _ = writeln!(md, "| {} | {} |", section.id.name(), status_line(status));
     }
+    md.push_str(&claims_table(statuses));
     for (i, (section, status)) in statuses.iter().enumerate() {
         let _ = writeln!(
             md,
@@ -345,7 +553,7 @@ fn render(
             Status::Excluded => {
                 let _ = writeln!(md, "Not run: excluded by `--only`.");
             }
-            Status::Outcome(Outcome::Done { markdown }) => {
+            Status::Outcome(Outcome::Done { markdown, .. }) => {
                 let _ = writeln!(md, "{}", markdown.trim_end());
             }
             Status::Outcome(Outcome::NotImplemented { issue, planned }) => {
@@ -388,6 +596,8 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
 
     let mut binary = None;
     let mut statuses = Vec::new();
+    let mut parts: Vec<(&'static str, f64)> = Vec::new();
+    let mut seeds: Vec<(&'static str, String)> = Vec::new();
     for section in SECTIONS {
         if !args.only.is_empty() && !args.only.contains(&section.id) {
             statuses.push((section, Status::Excluded));
@@ -399,7 +609,9 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
             profile: args.profile,
             dir,
             binary: binary.take(),
+            seeds: String::new(),
         };
+        let section_start = Instant::now();
         let status = match std::fs::create_dir_all(&ctx.dir)
             .with_context(|| format!("could not create {}", ctx.dir.display()))
             .and_then(|()| (section.run)(&mut ctx))
@@ -416,6 +628,17 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         // A section that wrote nothing leaves no empty directory behind.
         let _ = std::fs::remove_dir(&ctx.dir);
         binary = ctx.binary;
+        parts.push((section.id.name(), section_start.elapsed().as_secs_f64()));
+        if section.id == SectionId::Theory {
+            if let Ok(text) = std::fs::read_to_string(ctx.dir.join("theory.json")) {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+                    ctx.seeds = format!("seed {} (random instances)", v["seed"]);
+                }
+            }
+        }
+        if !ctx.seeds.is_empty() {
+            seeds.push((section.id.name(), ctx.seeds.clone()));
+        }
         eprintln!(
             "xtask reproduce: section `{}`: {}",
             section.id.name(),
@@ -424,11 +647,21 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
         statuses.push((section, status));
     }
 
-    let env = environment(start.elapsed().as_secs_f64(), &command_line);
+    let env = environment(start.elapsed().as_secs_f64(), &command_line, &parts, &seeds);
     let report = render(args.profile, &statuses, &env);
     let path = out.join("REPORT.md");
     write_atomic(&path, report.as_bytes())?;
-    println!("Report written to {}", path.display());
+    let html = crate::html::page(
+        &format!("Eigenformer reproduction report ({})", args.profile.name()),
+        &report,
+        &out,
+    );
+    write_atomic(&out.join("REPORT.html"), html.as_bytes())?;
+    println!(
+        "Report written to {} (and {})",
+        path.display(),
+        out.join("REPORT.html").display()
+    );
 
     let failed: Vec<&str> = statuses
         .iter()
@@ -485,6 +718,59 @@ mod tests {
         assert!(md.contains("boom"));
         assert!(md.contains("## Environment"));
         assert!(md.contains("| CPU | a \\| b |"));
+    }
+
+    #[test]
+    fn reproduce_claims_of_every_section_are_merged_into_one_table() {
+        let comparison = "# Pre-trained\n\n## Claims\n\n| claim (theory.md §7) | rule | measured | verdict |\n|---|---|---|---|\n| similarity rises | Δ > 0.05 | a: Δ = 0.1 \\| b | **holds** |\n\n## Other\n\n| x | y | z | w |\n|---|---|---|---|\n| 1 | 2 | 3 | 4 |\n";
+        let pre = markdown_claims(comparison, "P");
+        assert_eq!(pre.len(), 1);
+        assert_eq!(pre[0].id, "P1");
+        assert_eq!(pre[0].verdict, "holds");
+        assert_eq!(pre[0].measured, "a: Δ = 0.1 \\| b");
+        let training = vec![Claim {
+            id: "T1".into(),
+            statement: "spectral beats | FeatScale".into(),
+            measured: "0.8 ± 0.1".into(),
+            rule: "pooled sd".into(),
+            verdict: "inconclusive".into(),
+        }];
+        let statuses: Vec<(&Section, Status)> = vec![
+            (&SECTIONS[0], Status::Excluded),
+            (
+                &SECTIONS[1],
+                Status::Outcome(Outcome::Done {
+                    markdown: comparison.into(),
+                    claims: pre,
+                }),
+            ),
+            (
+                &SECTIONS[2],
+                Status::Outcome(Outcome::Done {
+                    markdown: "x".into(),
+                    claims: training,
+                }),
+            ),
+        ];
+        let md = render(Profile::Smoke, &statuses, &[]);
+        assert!(md.contains("## Claims"));
+        assert!(md.contains(
+            "| P1 | pretrained | similarity rises | a: Δ = 0.1 \\| b | Δ > 0.05 | **holds** |"
+        ));
+        assert!(md.contains(
+            "| T1 | training | spectral beats \\| FeatScale | 0.8 ± 0.1 | pooled sd | **inconclusive** |"
+        ));
+        let theory = std::env::temp_dir().join(format!("xtask-theory-{}.json", std::process::id()));
+        std::fs::write(
+            &theory,
+            r#"{"seed": 7, "claims": [{"claim": "C1", "statement": "s", "measured": "m", "tolerance": "1e-9", "instances": 10, "failures": 0, "verdict": "holds"}]}"#,
+        )
+        .unwrap();
+        let c = theory_claims(&theory).unwrap();
+        let _ = std::fs::remove_file(&theory);
+        assert_eq!(c[0].id, "C1");
+        assert_eq!(c[0].verdict, "holds");
+        assert!(c[0].measured.contains("0 of 10"));
     }
 
     #[test]
