@@ -49,7 +49,7 @@ fn inline_svg(base: &Path, src: &str) -> Option<String> {
 }
 
 /// `text` up to the bracket matching an opening one already consumed, and the rest after it.
-fn until_close<'a>(text: &'a str, open: char, close: char) -> Option<(&'a str, &'a str)> {
+fn until_close(text: &str, open: char, close: char) -> Option<(&str, &str)> {
     let mut depth = 1;
     for (i, c) in text.char_indices() {
         if c == open {

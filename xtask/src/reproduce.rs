@@ -83,6 +83,9 @@ pub enum Outcome {
         claims: Vec<Claim>,
     },
     /// The section's experiments do not exist yet.
+    // Every section is implemented today; the variant stays for a section added before its
+    // experiments exist (the report then says so instead of showing numbers).
+    #[allow(dead_code)]
     NotImplemented {
         /// The issue that adds them.
         issue: &'static str,
