@@ -118,21 +118,20 @@ pub fn gelu<T: Real, D: Dimension>(x: ArrayView<'_, T, D>, kind: GeluKind) -> Ar
     if let Some(xs) = x.as_slice() {
         // Contiguous: plain loops over slices, one per kind, which LLVM vectorises (ndarray's
         // `Zip` closures do not).
-        let mut out = Array::from_elem(x.raw_dim(), T::ZERO);
+        let mut out = Array::<T, D>::uninit(x.raw_dim());
         let os = out.as_slice_mut().expect("fresh array is contiguous");
         os.par_chunks_mut(CHUNK)
             .zip(xs.par_chunks(CHUNK))
             .for_each(|(o, i)| match kind {
-                GeluKind::Erf => o
-                    .iter_mut()
-                    .zip(i)
-                    .for_each(|(o, &v)| *o = gelu_scalar(v, GeluKind::Erf)),
-                GeluKind::Tanh => o
-                    .iter_mut()
-                    .zip(i)
-                    .for_each(|(o, &v)| *o = gelu_scalar(v, GeluKind::Tanh)),
+                GeluKind::Erf => o.iter_mut().zip(i).for_each(|(o, &v)| {
+                    o.write(gelu_scalar(v, GeluKind::Erf));
+                }),
+                GeluKind::Tanh => o.iter_mut().zip(i).for_each(|(o, &v)| {
+                    o.write(gelu_scalar(v, GeluKind::Tanh));
+                }),
             });
-        return out;
+        // SAFETY: the chunks cover the whole output and every element was written.
+        return unsafe { out.assume_init() };
     }
     match kind {
         GeluKind::Erf => Zip::from(&x).par_map_collect(|&v| gelu_scalar(v, GeluKind::Erf)),
@@ -147,21 +146,20 @@ pub fn gelu_backward<T: Real, D: Dimension>(
     kind: GeluKind,
 ) -> Array<T, D> {
     if let (Some(xs), Some(ds)) = (x.as_slice(), dy.as_slice()) {
-        let mut out = Array::from_elem(x.raw_dim(), T::ZERO);
+        let mut out = Array::<T, D>::uninit(x.raw_dim());
         let os = out.as_slice_mut().expect("fresh array is contiguous");
         os.par_chunks_mut(CHUNK)
             .zip(xs.par_chunks(CHUNK).zip(ds.par_chunks(CHUNK)))
             .for_each(|(o, (i, d))| match kind {
-                GeluKind::Erf => o
-                    .iter_mut()
-                    .zip(i.iter().zip(d))
-                    .for_each(|(o, (&v, &g))| *o = g * gelu_derivative(v, GeluKind::Erf)),
-                GeluKind::Tanh => o
-                    .iter_mut()
-                    .zip(i.iter().zip(d))
-                    .for_each(|(o, (&v, &g))| *o = g * gelu_derivative(v, GeluKind::Tanh)),
+                GeluKind::Erf => o.iter_mut().zip(i.iter().zip(d)).for_each(|(o, (&v, &g))| {
+                    o.write(g * gelu_derivative(v, GeluKind::Erf));
+                }),
+                GeluKind::Tanh => o.iter_mut().zip(i.iter().zip(d)).for_each(|(o, (&v, &g))| {
+                    o.write(g * gelu_derivative(v, GeluKind::Tanh));
+                }),
             });
-        return out;
+        // SAFETY: the chunks cover the whole output and every element was written.
+        return unsafe { out.assume_init() };
     }
     match kind {
         GeluKind::Erf => Zip::from(&x)

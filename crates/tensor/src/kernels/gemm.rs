@@ -25,7 +25,7 @@ use std::mem::MaybeUninit;
 use faer::linalg::matmul::matmul as faer_matmul;
 use faer::prelude::ReborrowMut;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
-use ndarray::{Array2, Array3, ArrayView2, ArrayView3, ArrayViewMut2, Axis, CowArray, Ix2};
+use ndarray::{Array2, Array3, ArrayView2, ArrayView3, ArrayViewMut2, Axis, CowArray, Ix2, Zip};
 use rayon::prelude::*;
 
 /// Below this many multiply-adds per matrix, [`batched_matmul`] runs the batch items in parallel
@@ -305,6 +305,59 @@ pub fn matmul_into_seq(
     beta: f32,
 ) {
     gemm_into(c, a, b, trans_a, trans_b, alpha, beta, Par::Seq);
+}
+
+/// `c = alpha·op(a)·op(b)` on the calling thread into an *uninitialised* output view (every element
+/// is written; none is read), so a fresh output needs no zeroing first. Used per (image, head) by
+/// the attention products, whose outputs are sliced from one uninitialised array.
+pub fn matmul_into_uninit_seq(
+    mut c: ArrayViewMut2<'_, MaybeUninit<f32>>,
+    a: ArrayView2<'_, f32>,
+    b: ArrayView2<'_, f32>,
+    trans_a: bool,
+    trans_b: bool,
+    alpha: f32,
+) {
+    let dim = c.dim();
+    debug_assert_eq!(
+        op_dims(&a, trans_a).0,
+        dim.0,
+        "matmul_into_uninit_seq: rows"
+    );
+    debug_assert_eq!(
+        op_dims(&b, trans_b).1,
+        dim.1,
+        "matmul_into_uninit_seq: columns"
+    );
+    if !gemm_friendly(dim, c.strides()) {
+        let mut t = matmul(a, b, trans_a, trans_b);
+        if alpha != 1.0 {
+            t.mapv_inplace(|v| alpha * v);
+        }
+        Zip::from(&mut c).and(&t).for_each(|ci, &ti| {
+            ci.write(ti);
+        });
+        return;
+    }
+    let a = friendly(a);
+    let b = friendly(b);
+    let strides = c.strides().to_vec();
+    // SAFETY: `c` is an exclusive view whose pointer, shape and strides we pass unchanged; with
+    // `Accum::Replace` faer writes every element (zeros when k = 0) and never reads them.
+    unsafe {
+        faer_gemm(
+            c.as_mut_ptr() as *mut f32,
+            dim,
+            &strides,
+            &a.view(),
+            &b.view(),
+            trans_a,
+            trans_b,
+            alpha,
+            Accum::Replace,
+            Par::Seq,
+        );
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

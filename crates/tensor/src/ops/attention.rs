@@ -15,7 +15,7 @@
 //! Images run in parallel over rayon; each (image, head) product is a sequential GEMM.
 
 use crate::error::{Result, TensorError};
-use crate::kernels::gemm::matmul_into_seq;
+use crate::kernels::gemm::{matmul_into_seq, matmul_into_uninit_seq};
 use crate::tensor::Tensor;
 use ndarray::{
     s, Array3, Array4, ArrayD, ArrayRef, ArrayView2, ArrayView3, ArrayViewMut2, Axis, Ix3, Ix4,
@@ -93,24 +93,25 @@ impl Tensor {
         let fused = self.shared();
         let f = fused.as_standard_layout();
         let f3 = view3(&f);
-        let mut out = Array4::<f32>::zeros((b, heads, n, n));
+        let mut out = Array4::<f32>::uninit((b, heads, n, n));
         out.axis_iter_mut(Axis(0))
             .into_par_iter()
             .zip(f3.axis_iter(Axis(0)).into_par_iter())
             .for_each(|(mut ob, fb)| {
                 for head in 0..heads {
-                    matmul_into_seq(
+                    matmul_into_uninit_seq(
                         ob.index_axis_mut(Axis(0), head),
                         head_cols(fb, q_part, head, heads, e),
                         head_cols(fb, k_part, head, heads, e),
                         false,
                         true,
                         scale,
-                        0.0,
                     );
                 }
             });
         drop(f);
+        // SAFETY: every (image, head) block of `out` was written by the loop above.
+        let out = unsafe { out.assume_init() };
         let backward = move |g: &ArrayD<f32>, _needs: &[bool]| {
             let g = g.as_standard_layout();
             let g4 = g.view().into_dimensionality::<Ix4>().map_err(|e| {
@@ -184,7 +185,7 @@ impl Tensor {
         let (e, w) = (head_dim, fs[2]);
         let probs = self.shared();
         let values = fused.shared();
-        let mut out = Array3::<f32>::zeros((b, n, heads * e));
+        let mut out = Array3::<f32>::uninit((b, n, heads * e));
         {
             let p = probs.as_standard_layout();
             let p4 = p.view().into_dimensionality::<Ix4>().expect("rank checked");
@@ -196,18 +197,19 @@ impl Tensor {
                 .zip(f3.axis_iter(Axis(0)).into_par_iter())
                 .for_each(|((mut ob, pb), fb)| {
                     for head in 0..heads {
-                        matmul_into_seq(
+                        matmul_into_uninit_seq(
                             ob.slice_mut(s![.., head * e..(head + 1) * e]),
                             pb.index_axis(Axis(0), head),
                             head_cols(fb, v_part, head, heads, e),
                             false,
                             false,
                             1.0,
-                            0.0,
                         );
                     }
                 });
         }
+        // SAFETY: the heads' column blocks cover every column of every image's output.
+        let out = unsafe { out.assume_init() };
         let backward = move |g: &ArrayD<f32>, needs: &[bool]| {
             let g = g.as_standard_layout();
             let g3 = g.view().into_dimensionality::<Ix3>().map_err(|e| {
@@ -219,25 +221,25 @@ impl Tensor {
             let f3 = view3(&f);
             // dA_h = G_h·V_hᵀ
             let d_probs = needs[0].then(|| {
-                let mut d = Array4::<f32>::zeros((b, heads, n, n));
+                let mut d = Array4::<f32>::uninit((b, heads, n, n));
                 d.axis_iter_mut(Axis(0))
                     .into_par_iter()
                     .zip(g3.axis_iter(Axis(0)).into_par_iter())
                     .zip(f3.axis_iter(Axis(0)).into_par_iter())
                     .for_each(|((mut db, gb), fb)| {
                         for head in 0..heads {
-                            matmul_into_seq(
+                            matmul_into_uninit_seq(
                                 db.index_axis_mut(Axis(0), head),
                                 gb.slice(s![.., head * e..(head + 1) * e]),
                                 head_cols(fb, v_part, head, heads, e),
                                 false,
                                 true,
                                 1.0,
-                                0.0,
                             );
                         }
                     });
-                d.into_dyn()
+                // SAFETY: every (image, head) block was written above.
+                unsafe { d.assume_init() }.into_dyn()
             });
             // dV_h = A_hᵀ·G_h, into the value columns of a zero fused gradient.
             let d_fused = needs[1].then(|| {

@@ -17,12 +17,17 @@ const CHUNK: usize = 1 << 14;
 pub(crate) fn map(a: ArrayViewD<'_, f32>, f: impl Fn(f32) -> f32 + Sync + Send) -> ArrayD<f32> {
     if let (Some(xs), true) = (a.as_slice(), a.len() >= PARALLEL_THRESHOLD) {
         // Contiguous: loops over slices, which LLVM vectorises (ndarray's `Zip` closures do not).
-        let mut out = ArrayD::<f32>::zeros(a.raw_dim());
+        let mut out = ArrayD::<f32>::uninit(a.raw_dim());
         let os = out.as_slice_mut().expect("fresh array is contiguous");
         os.par_chunks_mut(CHUNK)
             .zip(xs.par_chunks(CHUNK))
-            .for_each(|(o, i)| o.iter_mut().zip(i).for_each(|(o, &x)| *o = f(x)));
-        return out;
+            .for_each(|(o, i)| {
+                o.iter_mut().zip(i).for_each(|(o, &x)| {
+                    o.write(f(x));
+                })
+            });
+        // SAFETY: the chunks cover the whole output and every element was written.
+        return unsafe { out.assume_init() };
     }
     if a.len() >= PARALLEL_THRESHOLD {
         Zip::from(a).par_map_collect(|&x| f(x))
@@ -40,16 +45,19 @@ pub(crate) fn zip_map(
 ) -> ArrayD<f32> {
     if a.shape() == shape && b.shape() == shape && a.len() >= PARALLEL_THRESHOLD {
         if let (Some(xs), Some(ys)) = (a.as_slice(), b.as_slice()) {
-            let mut out = ArrayD::<f32>::zeros(IxDyn(shape));
+            let mut out = ArrayD::<f32>::uninit(IxDyn(shape));
             let os = out.as_slice_mut().expect("fresh array is contiguous");
             os.par_chunks_mut(CHUNK)
                 .zip(xs.par_chunks(CHUNK).zip(ys.par_chunks(CHUNK)))
                 .for_each(|(o, (xc, yc))| {
                     o.iter_mut()
                         .zip(xc.iter().zip(yc))
-                        .for_each(|(o, (&x, &y))| *o = f(x, y))
+                        .for_each(|(o, (&x, &y))| {
+                            o.write(f(x, y));
+                        })
                 });
-            return out;
+            // SAFETY: the chunks cover the whole output and every element was written.
+            return unsafe { out.assume_init() };
         }
     }
     let dim = IxDyn(shape);
