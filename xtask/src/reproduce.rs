@@ -343,24 +343,28 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// A command for the release `eigenformer` binary, built on first use (once per run).
+    /// A command for the `eigenformer` binary, built on first use (once per run): release for
+    /// `quick` and `full`; the dev profile for `smoke`, whose work is tiny, so CI reuses the
+    /// binary `cargo xtask test` already built instead of a release build with LTO (minutes on
+    /// 2 cores).
     pub fn eigenformer(&mut self) -> Result<Command> {
         if self.binary.is_none() {
-            run_command(cargo().args([
-                "build",
-                "--release",
-                "-p",
-                "eigenformer-experiments",
-                "--bin",
-                "eigenformer",
-            ]))?;
+            let release = self.profile != Profile::Smoke;
+            let mut build = cargo();
+            build.arg("build");
+            if release {
+                build.arg("--release");
+            }
+            build.args(["-p", "eigenformer-experiments", "--bin", "eigenformer"]);
+            run_command(&mut build)?;
             let json =
                 command_stdout(cargo().args(["metadata", "--format-version", "1", "--no-deps"]))?;
             let meta: serde_json::Value = serde_json::from_str(&json)?;
             let target = meta["target_directory"]
                 .as_str()
                 .context("`cargo metadata` gave no target_directory")?;
-            self.binary = Some(PathBuf::from(target).join("release").join("eigenformer"));
+            let dir = if release { "release" } else { "debug" };
+            self.binary = Some(PathBuf::from(target).join(dir).join("eigenformer"));
         }
         let mut cmd = Command::new(self.binary.as_ref().expect("built above"));
         cmd.current_dir(workspace_root());

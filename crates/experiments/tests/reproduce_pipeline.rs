@@ -231,8 +231,8 @@ fn reproduce_experiment_files_expand_and_reject_bad_grids() {
     write_experiments(dir.path());
     let exps = spec::load_experiments(dir.path(), Profile::Smoke, &[]).unwrap();
     let names: Vec<&str> = exps.iter().map(|e| e.name.as_str()).collect();
-    assert_eq!(names, ["corruption", "depth", "fraction", "smoothing"]);
-    let depth = &exps[1];
+    assert_eq!(names, ["depth", "fraction", "corruption", "smoothing"]);
+    let depth = &exps[0];
     assert_eq!(depth.runs.len(), 2 * 4 * 3);
     // Shared configurations are planned once: depth (24) + fraction 10 % (12); corruption and
     // smoothing reuse them.
@@ -397,7 +397,7 @@ fn reproduce_verdict_rules() {
     );
     // v2: spectral+ beats spectral- in every setting → holds; below in one → fails.
     assert_eq!(
-        claims::smoothing_beats_sharpening("T4", &[good.clone()]).verdict,
+        claims::smoothing_beats_sharpening("T4", std::slice::from_ref(&good)).verdict,
         Verdict::Holds
     );
     let flipped = setting(&[

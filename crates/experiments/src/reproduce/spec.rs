@@ -41,7 +41,7 @@ impl Profile {
 }
 
 /// What an experiment analyses, and so which axis is its x axis.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     /// Test accuracy against depth (axis `depth`).
@@ -351,5 +351,7 @@ pub fn load_experiments(dir: &Path, profile: Profile, only: &[String]) -> Result
             out.push(e);
         }
     }
+    // Report order: (a) depth, (b) data, (c) corruption, (d) smoothing; by name within a kind.
+    out.sort_by_key(|e| (e.kind, e.name.clone()));
     Ok(out)
 }
