@@ -18,23 +18,8 @@ pub const DC_FRACTION_THRESHOLD: f64 = 0.5;
 /// changes by more than this from `H_h` to `diag(γ) H_h`, or its majority regime changes.
 pub const LN_CHANGE_THRESHOLD: f64 = 0.1;
 
-/// A verdict on a claim.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    Holds,
-    Fails,
-    Inconclusive,
-}
-
-impl Verdict {
-    pub fn name(self) -> &'static str {
-        match self {
-            Verdict::Holds => "holds",
-            Verdict::Fails => "fails",
-            Verdict::Inconclusive => "inconclusive",
-        }
-    }
-}
+/// The verdict type shared with the training experiments' claims.
+pub use crate::reproduce::claims::Verdict;
 
 /// One checked claim.
 #[derive(Debug, Clone, PartialEq)]
