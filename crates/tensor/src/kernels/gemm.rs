@@ -311,24 +311,30 @@ pub fn matmul_into_seq(
 /// is written; none is read), so a fresh output needs no zeroing first. Used per (image, head) by
 /// the attention products, whose outputs are sliced from one uninitialised array.
 pub fn matmul_into_uninit_seq(
-    mut c: ArrayViewMut2<'_, MaybeUninit<f32>>,
+    c: ArrayViewMut2<'_, MaybeUninit<f32>>,
     a: ArrayView2<'_, f32>,
     b: ArrayView2<'_, f32>,
     trans_a: bool,
     trans_b: bool,
     alpha: f32,
 ) {
+    gemm_uninit(c, a, b, trans_a, trans_b, alpha, Par::Seq);
+}
+
+/// `c = alpha·op(a)·op(b)` into an uninitialised view with the given parallelism (see
+/// [`matmul_into_uninit_seq`]); the batched product uses it per batch item.
+fn gemm_uninit(
+    mut c: ArrayViewMut2<'_, MaybeUninit<f32>>,
+    a: ArrayView2<'_, f32>,
+    b: ArrayView2<'_, f32>,
+    trans_a: bool,
+    trans_b: bool,
+    alpha: f32,
+    par: Par,
+) {
     let dim = c.dim();
-    debug_assert_eq!(
-        op_dims(&a, trans_a).0,
-        dim.0,
-        "matmul_into_uninit_seq: rows"
-    );
-    debug_assert_eq!(
-        op_dims(&b, trans_b).1,
-        dim.1,
-        "matmul_into_uninit_seq: columns"
-    );
+    debug_assert_eq!(op_dims(&a, trans_a).0, dim.0, "gemm_uninit: rows");
+    debug_assert_eq!(op_dims(&b, trans_b).1, dim.1, "gemm_uninit: columns");
     if !gemm_friendly(dim, c.strides()) {
         let mut t = matmul(a, b, trans_a, trans_b);
         if alpha != 1.0 {
@@ -355,7 +361,7 @@ pub fn matmul_into_uninit_seq(
             trans_b,
             alpha,
             Accum::Replace,
-            Par::Seq,
+            par,
         );
     }
 }
@@ -450,29 +456,7 @@ pub fn batched_matmul(
     let one = |ci: ndarray::ArrayViewMut2<'_, MaybeUninit<f32>>,
                ai: ArrayView2<'_, f32>,
                bi: ArrayView2<'_, f32>,
-               par: Par| {
-        let ai = friendly(ai);
-        let bi = friendly(bi);
-        let mut ci = ci;
-        let dim = ci.dim();
-        let strides = ci.strides().to_vec();
-        // SAFETY: `ci` is an exclusive standard-layout slice of the fresh output; with
-        // `Accum::Replace` faer writes all of it without reading.
-        unsafe {
-            faer_gemm(
-                ci.as_mut_ptr() as *mut f32,
-                dim,
-                &strides,
-                &ai.view(),
-                &bi.view(),
-                trans_a,
-                trans_b,
-                1.0,
-                Accum::Replace,
-                par,
-            );
-        }
-    };
+               par: Par| gemm_uninit(ci, ai, bi, trans_a, trans_b, 1.0, par);
     let mnk = m.saturating_mul(n).saturating_mul(k);
     if mnk <= BATCH_PAR_MAX_MNK && rayon::current_num_threads() > 1 && batch > 1 {
         c.axis_iter_mut(Axis(0))
