@@ -219,6 +219,17 @@ impl Tensor {
         self.read().clone()
     }
 
+    /// The data in standard (row-major contiguous) layout: shared when it already is (always, for
+    /// op results), copied otherwise. For ops whose kernels need contiguous rows.
+    pub(crate) fn shared_standard(&self) -> SharedArray {
+        let a = self.shared();
+        if a.is_standard_layout() {
+            a
+        } else {
+            a.as_standard_layout().into_owned().into_shared()
+        }
+    }
+
     /// The data as a flat row-major vector.
     pub fn to_vec(&self) -> Vec<f32> {
         self.read().iter().copied().collect()

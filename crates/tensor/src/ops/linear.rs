@@ -43,12 +43,7 @@ impl Tensor {
         let mut out_shape = xs[..xs.len() - 1].to_vec();
         out_shape.push(output);
 
-        let x = self.shared();
-        let x = if x.is_standard_layout() {
-            x
-        } else {
-            x.as_standard_layout().into_owned().into_shared()
-        };
+        let x = self.shared_standard();
         let w = weight.shared();
         let x2 = x
             .view()

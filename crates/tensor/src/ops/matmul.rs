@@ -3,7 +3,6 @@
 
 use crate::error::{Result, TensorError};
 use crate::kernels::gemm;
-use crate::tensor::SharedArray;
 use crate::tensor::Tensor;
 use ndarray::{ArrayD, ArrayView2, ArrayView3, ArrayViewD, Ix2, IxDyn};
 
@@ -14,15 +13,6 @@ enum Layout {
     Rows,
     /// `[b.., m, k] · [b.., k, n]`: one product per batch item.
     Batched,
-}
-
-/// The data in standard layout, shared (no copy) when it already is.
-fn contiguous(a: SharedArray) -> SharedArray {
-    if a.is_standard_layout() {
-        a
-    } else {
-        a.as_standard_layout().into_owned().into_shared()
-    }
 }
 
 fn view3<'a>(a: &'a ArrayViewD<'_, f32>) -> ArrayView3<'a, f32> {
@@ -122,8 +112,8 @@ impl Tensor {
         }
         let mut out_shape = sa[..sa.len() - 2].to_vec();
         out_shape.extend([m, n]);
-        let a = contiguous(self.shared());
-        let b = contiguous(other.shared());
+        let a = self.shared_standard();
+        let b = other.shared_standard();
         let out = product(layout, &a.view(), &b.view(), trans_a, trans_b, &out_shape);
         let backward = move |g: &ArrayD<f32>, needs: &[bool]| {
             let g = g.as_standard_layout();

@@ -12,15 +12,6 @@ fn standard(a: ArrayD<f32>) -> ArrayD<f32> {
     }
 }
 
-/// Shared data in standard layout (no copy when it already is).
-fn standard_shared(a: SharedArray) -> SharedArray {
-    if a.is_standard_layout() {
-        a
-    } else {
-        a.as_standard_layout().into_owned().into_shared()
-    }
-}
-
 impl Tensor {
     /// The same elements in row-major order with a new shape.
     pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
@@ -35,7 +26,8 @@ impl Tensor {
             });
         }
         // Shares the buffer when the data is in standard layout (always, for op results).
-        let out = standard_shared(self.shared())
+        let out = self
+            .shared_standard()
             .into_shape_with_order(IxDyn(shape))
             .map_err(|e| TensorError::InvalidShape {
                 op: "reshape",
@@ -243,7 +235,8 @@ impl Tensor {
         let (b, c, h, w) = (shape[0], shape[1], shape[2], shape[3]);
         let (gh, gw) = (h / patch, w / patch);
         // [B, C, gh, p, gw, p] -> [B, gh, gw, C, p, p]
-        let x = standard_shared(self.shared())
+        let x = self
+            .shared_standard()
             .into_shape_with_order(IxDyn(&[b, c, gh, patch, gw, patch]))
             .map_err(|e| TensorError::Autodiff(e.to_string()))?;
         let out = x
