@@ -119,10 +119,59 @@ unsafe fn faer_gemm(
     let c = MatMut::from_raw_parts_mut(c_ptr, c_dim.0, c_dim.1, rs, cs);
     let (a, b) = (faer_ref(a, trans_a), faer_ref(b, trans_b));
     match par {
-        Par::Seq => faer_matmul(c, accum, a, b, alpha, Par::Seq),
+        Par::Seq => seq_gemm(c, accum, a, b, alpha),
         _ => par_gemm(c, accum, a, b, alpha),
     }
 }
+
+/// One GEMM on the calling thread.
+///
+/// faer's x86 kernel is the default. The one layout it handles poorly is a column-major `op(a)` (a
+/// row-major array used transposed) times a row-major `op(b)`: the weight gradient `xᵀ·dy` of every
+/// linear layer. There faer measured 50–65 GFLOP/s per core against 71–80 for `matrixmultiply`
+/// (ndarray's GEMM crate, which packs both operands into its micro-kernel's layout) on the ViT
+/// shapes, so that layout goes to `matrixmultiply` (docs/benchmarks.md has the measurement).
+fn seq_gemm(c: MatMut<'_, f32>, accum: Accum, a: MatRef<'_, f32>, b: MatRef<'_, f32>, alpha: f32) {
+    let (m, n, k) = (c.nrows(), c.ncols(), a.ncols());
+    let lhs_column_major = m > 1 && a.row_stride() == 1 && a.col_stride() != 1;
+    let rhs_row_major = n > 1 && b.col_stride() == 1 && b.row_stride() != 1;
+    if !(lhs_column_major && rhs_row_major)
+        || m.saturating_mul(n).saturating_mul(k) < PACKED_MIN_MNK
+    {
+        return faer_matmul(c, accum, a, b, alpha, Par::Seq);
+    }
+    let beta = match accum {
+        Accum::Replace => 0.0,
+        Accum::Add => 1.0,
+    };
+    let (c_rs, c_cs) = (c.row_stride(), c.col_stride());
+    // SAFETY: the pointers and strides come from faer views that describe exactly `op(a)`
+    // (m×k), `op(b)` (k×n) and `c` (m×n), and `c` is borrowed mutably for the call. With
+    // `beta = 0`, matrixmultiply writes every element of `c` without reading it.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            alpha,
+            a.as_ptr(),
+            a.row_stride(),
+            a.col_stride(),
+            b.as_ptr(),
+            b.row_stride(),
+            b.col_stride(),
+            beta,
+            c.as_ptr_mut(),
+            c_rs,
+            c_cs,
+        );
+    }
+}
+
+/// Below this many multiply-adds [`seq_gemm`] keeps faer for every layout: on the per-head
+/// attention products (≤ 65×65×64) faer's small-matrix kernels measured as fast or faster, and the
+/// two were level at 128³.
+const PACKED_MIN_MNK: usize = 128 * 128 * 128;
 
 /// Below this many multiply-adds a GEMM runs on one thread.
 const PAR_MIN_MNK: usize = 64 * 64 * 64;
@@ -141,39 +190,31 @@ fn par_gemm(c: MatMut<'_, f32>, accum: Accum, a: MatRef<'_, f32>, b: MatRef<'_, 
     let threads = rayon::current_num_threads();
     let mnk = m.saturating_mul(n).saturating_mul(k);
     if threads <= 1 || mnk < PAR_MIN_MNK {
-        return faer_matmul(c, accum, a, b, alpha, Par::Seq);
+        return seq_gemm(c, accum, a, b, alpha);
     }
     let tasks = gemm_tasks(threads);
     if k >= 4 * m.max(n) {
         // Split k.
-        let parts = tasks.min(k / 128).max(1);
+        // One part per thread: the partials cost an allocation and a pass each, and a long k
+        // keeps the packed kernel efficient.
+        let parts = threads.min(k / 128).max(1);
         let ch = k.div_ceil(parts);
         let parts = k.div_ceil(ch);
         let mut partials: Vec<Mat<f32>> = (1..parts).map(|_| Mat::zeros(m, n)).collect();
         let mut c = c;
         rayon::scope(|sc| {
             let c0 = c.rb_mut();
-            sc.spawn(move |_| {
-                faer_matmul(
-                    c0,
-                    accum,
-                    a.subcols(0, ch),
-                    b.subrows(0, ch),
-                    alpha,
-                    Par::Seq,
-                )
-            });
+            sc.spawn(move |_| seq_gemm(c0, accum, a.subcols(0, ch), b.subrows(0, ch), alpha));
             for (i, p) in partials.iter_mut().enumerate() {
                 let lo = (i + 1) * ch;
                 let len = ch.min(k - lo);
                 sc.spawn(move |_| {
-                    faer_matmul(
+                    seq_gemm(
                         p.as_mut(),
                         Accum::Replace,
                         a.subcols(lo, len),
                         b.subrows(lo, len),
                         alpha,
-                        Par::Seq,
                     )
                 });
             }
@@ -185,20 +226,13 @@ fn par_gemm(c: MatMut<'_, f32>, accum: Accum, a: MatRef<'_, f32>, b: MatRef<'_, 
         let blocks = split_rows(c, tasks);
         blocks.into_par_iter().for_each(|(r0, cb)| {
             let len = cb.nrows();
-            faer_matmul(cb, accum, a.subrows(r0, len), b, alpha, Par::Seq)
+            seq_gemm(cb, accum, a.subrows(r0, len), b, alpha)
         });
     } else {
         let blocks = split_rows(c.transpose_mut(), tasks);
         blocks.into_par_iter().for_each(|(j0, cbt)| {
             let len = cbt.nrows();
-            faer_matmul(
-                cbt.transpose_mut(),
-                accum,
-                a,
-                b.subcols(j0, len),
-                alpha,
-                Par::Seq,
-            )
+            seq_gemm(cbt.transpose_mut(), accum, a, b.subcols(j0, len), alpha)
         });
     }
 }
@@ -598,6 +632,43 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn weight_gradient_layout_uses_packed_path_correctly() {
+        // xᵀ·dy with a long inner dimension: the layout `seq_gemm` sends to matrixmultiply. Checked
+        // on the calling thread (so the whole product takes that path), overwriting an output full
+        // of NaN, accumulating, and into a stepped output view.
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let (m, k, n) = (130, 700, 150);
+        assert!(m * n * k >= PACKED_MIN_MNK);
+        let x = rand2(&mut rng, k, m);
+        let dy = rand2(&mut rng, k, n);
+        let mut c = Array2::from_elem((m, n), f32::NAN);
+        matmul_into_seq(c.view_mut(), x.view(), dy.view(), true, false, 1.0, 0.0);
+        assert_close(
+            &c,
+            &reference(None, x.view(), dy.view(), true, false, 1.0, 0.0),
+            k,
+        );
+        let c0 = rand2(&mut rng, m, n);
+        let want = reference(Some(&c0), x.view(), dy.view(), true, false, -0.5, 1.0);
+        let mut c = c0.clone();
+        matmul_into_seq(c.view_mut(), x.view(), dy.view(), true, false, -0.5, 1.0);
+        assert_close(&c, &want, k);
+        let mut big = Array2::<f32>::zeros((m, 2 * n));
+        big.slice_mut(s![.., ..;2]).assign(&c0);
+        matmul_into_seq(
+            big.slice_mut(s![.., ..;2]),
+            x.view(),
+            dy.view(),
+            true,
+            false,
+            -0.5,
+            1.0,
+        );
+        assert_close(&big.slice(s![.., ..;2]).to_owned(), &want, k);
+        assert!(big.slice(s![.., 1..;2]).iter().all(|&v| v == 0.0));
     }
 
     #[test]
