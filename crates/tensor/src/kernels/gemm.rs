@@ -126,17 +126,22 @@ unsafe fn faer_gemm(
 
 /// One GEMM on the calling thread.
 ///
-/// faer's x86 kernel is the default. The one layout it handles poorly is a column-major `op(a)` (a
-/// row-major array used transposed) times a row-major `op(b)`: the weight gradient `xᵀ·dy` of every
-/// linear layer. There faer measured 50–65 GFLOP/s per core against 71–80 for `matrixmultiply`
-/// (ndarray's GEMM crate, which packs both operands into its micro-kernel's layout) on the ViT
-/// shapes, so that layout goes to `matrixmultiply` (docs/benchmarks.md has the measurement).
+/// faer's x86 kernel does not pack its right-hand side, and it falls behind when that operand is
+/// row-major (`op(b)` with unit column stride):
+///
+/// * column-major `op(a)` (a row-major array used transposed) times row-major `op(b)`, the weight
+///   gradient `xᵀ·dy` of every linear layer: faer 50–65 GFLOP/s per core against 71–80 for
+///   `matrixmultiply` (ndarray's GEMM crate, which packs both operands);
+/// * row-major times row-major, the forward `x·W`: `matrixmultiply` 3–13 % ahead on the ViT shapes
+///   in interleaved (paired) timings at 2 threads.
+///
+/// Both go to `matrixmultiply`; a column-major `op(b)` (`dy·Wᵀ`, the input gradient) stays with
+/// faer, which was up to 17 % ahead there (docs/benchmarks.md has the measurements).
 fn seq_gemm(c: MatMut<'_, f32>, accum: Accum, a: MatRef<'_, f32>, b: MatRef<'_, f32>, alpha: f32) {
     let (m, n, k) = (c.nrows(), c.ncols(), a.ncols());
-    let lhs_column_major = m > 1 && a.row_stride() == 1 && a.col_stride() != 1;
+    let lhs_unit_stride = a.row_stride() == 1 || a.col_stride() == 1;
     let rhs_row_major = n > 1 && b.col_stride() == 1 && b.row_stride() != 1;
-    if !(lhs_column_major && rhs_row_major)
-        || m.saturating_mul(n).saturating_mul(k) < PACKED_MIN_MNK
+    if !(lhs_unit_stride && rhs_row_major) || m.saturating_mul(n).saturating_mul(k) < PACKED_MIN_MNK
     {
         return faer_matmul(c, accum, a, b, alpha, Par::Seq);
     }
@@ -635,40 +640,46 @@ mod tests {
     }
 
     #[test]
-    fn weight_gradient_layout_uses_packed_path_correctly() {
-        // xᵀ·dy with a long inner dimension: the layout `seq_gemm` sends to matrixmultiply. Checked
-        // on the calling thread (so the whole product takes that path), overwriting an output full
-        // of NaN, accumulating, and into a stepped output view.
+    fn row_major_rhs_layouts_use_packed_path_correctly() {
+        // xᵀ·dy (weight gradient) and x·W (forward): the layouts `seq_gemm` sends to
+        // matrixmultiply. Checked on the calling thread (so the whole product takes that path),
+        // overwriting an output full of NaN, accumulating, and into a stepped output view.
         let mut rng = ChaCha8Rng::seed_from_u64(9);
         let (m, k, n) = (130, 700, 150);
         assert!(m * n * k >= PACKED_MIN_MNK);
-        let x = rand2(&mut rng, k, m);
-        let dy = rand2(&mut rng, k, n);
-        let mut c = Array2::from_elem((m, n), f32::NAN);
-        matmul_into_seq(c.view_mut(), x.view(), dy.view(), true, false, 1.0, 0.0);
-        assert_close(
-            &c,
-            &reference(None, x.view(), dy.view(), true, false, 1.0, 0.0),
-            k,
-        );
-        let c0 = rand2(&mut rng, m, n);
-        let want = reference(Some(&c0), x.view(), dy.view(), true, false, -0.5, 1.0);
-        let mut c = c0.clone();
-        matmul_into_seq(c.view_mut(), x.view(), dy.view(), true, false, -0.5, 1.0);
-        assert_close(&c, &want, k);
-        let mut big = Array2::<f32>::zeros((m, 2 * n));
-        big.slice_mut(s![.., ..;2]).assign(&c0);
-        matmul_into_seq(
-            big.slice_mut(s![.., ..;2]),
-            x.view(),
-            dy.view(),
-            true,
-            false,
-            -0.5,
-            1.0,
-        );
-        assert_close(&big.slice(s![.., ..;2]).to_owned(), &want, k);
-        assert!(big.slice(s![.., 1..;2]).iter().all(|&v| v == 0.0));
+        for ta in [true, false] {
+            let x = if ta {
+                rand2(&mut rng, k, m)
+            } else {
+                rand2(&mut rng, m, k)
+            };
+            let w = rand2(&mut rng, k, n);
+            let mut c = Array2::from_elem((m, n), f32::NAN);
+            matmul_into_seq(c.view_mut(), x.view(), w.view(), ta, false, 1.0, 0.0);
+            assert_close(
+                &c,
+                &reference(None, x.view(), w.view(), ta, false, 1.0, 0.0),
+                k,
+            );
+            let c0 = rand2(&mut rng, m, n);
+            let want = reference(Some(&c0), x.view(), w.view(), ta, false, -0.5, 1.0);
+            let mut c = c0.clone();
+            matmul_into_seq(c.view_mut(), x.view(), w.view(), ta, false, -0.5, 1.0);
+            assert_close(&c, &want, k);
+            let mut big = Array2::<f32>::zeros((m, 2 * n));
+            big.slice_mut(s![.., ..;2]).assign(&c0);
+            matmul_into_seq(
+                big.slice_mut(s![.., ..;2]),
+                x.view(),
+                w.view(),
+                ta,
+                false,
+                -0.5,
+                1.0,
+            );
+            assert_close(&big.slice(s![.., ..;2]).to_owned(), &want, k);
+            assert!(big.slice(s![.., 1..;2]).iter().all(|&v| v == 0.0));
+        }
     }
 
     #[test]
