@@ -177,7 +177,7 @@ fn main() {
 
     let threads = rayon::current_num_threads();
     let mut json = format!(
-        "{{\n  \"impl\": \"eigenformer (faer {}; matrixmultiply {} for xᵀ·dy)\",\n  \"threads\": {threads},\n  \"results\": [\n",
+        "{{\n  \"impl\": \"eigenformer (faer {}; matrixmultiply {} for row-major right operands)\",\n  \"threads\": {threads},\n  \"results\": [\n",
         "0.24", "0.3"
     );
     for (i, e) in out.iter().enumerate() {
