@@ -1,4 +1,5 @@
-//! f32 GEMM on ndarray views through faer's matmul (`faer::linalg::matmul::matmul`).
+//! f32 GEMM on ndarray views through faer's matmul (`faer::linalg::matmul::matmul`), except products
+//! whose right operand is row-major, which go to `matrixmultiply` (see [`seq_gemm`] for why).
 //!
 //! * [`matmul`]: `op(a)·op(b)` into a fresh array.
 //! * [`matmul_into`]: `c = beta·c + alpha·op(a)·op(b)` in place (autodiff accumulates gradients with
@@ -96,14 +97,14 @@ fn faer_ref<'a>(x: &'a ArrayView2<'_, f32>, trans: bool) -> MatRef<'a, f32> {
     }
 }
 
-/// `c ← [c +] alpha·op(a)·op(b)` with faer, `c` given by raw parts (it may be uninitialised when
-/// `accum` is `Replace`: faer then never reads it).
+/// `c ← [c +] alpha·op(a)·op(b)` with `c` given by raw parts (it may be uninitialised when `accum` is
+/// `Replace`: neither kernel reads it then); sequential or split over rayon by `par`.
 ///
 /// # Safety
 /// `c_ptr` with `dim`/`strides` must describe a writable matrix region with no other live
 /// references, and `a`/`b` must be [`gemm_friendly`].
 #[allow(clippy::too_many_arguments)]
-unsafe fn faer_gemm(
+unsafe fn gemm_raw_parts(
     c_ptr: *mut f32,
     c_dim: (usize, usize),
     c_strides: &[isize],
@@ -139,10 +140,9 @@ unsafe fn faer_gemm(
 /// faer, which was up to 17 % ahead there (docs/benchmarks.md has the measurements).
 fn seq_gemm(c: MatMut<'_, f32>, accum: Accum, a: MatRef<'_, f32>, b: MatRef<'_, f32>, alpha: f32) {
     let (m, n, k) = (c.nrows(), c.ncols(), a.ncols());
-    let lhs_unit_stride = a.row_stride() == 1 || a.col_stride() == 1;
-    let rhs_row_major = n > 1 && b.col_stride() == 1 && b.row_stride() != 1;
-    if !(lhs_unit_stride && rhs_row_major) || m.saturating_mul(n).saturating_mul(k) < PACKED_MIN_MNK
-    {
+    // `a` has a unit stride on one axis already (callers pass `gemm_friendly` views).
+    let rhs_row_major = n > 1 && b.col_stride() == 1;
+    if !rhs_row_major || m.saturating_mul(n).saturating_mul(k) < PACKED_MIN_MNK {
         return faer_matmul(c, accum, a, b, alpha, Par::Seq);
     }
     let beta = match accum {
@@ -181,8 +181,8 @@ const PACKED_MIN_MNK: usize = 128 * 128 * 128;
 /// Below this many multiply-adds a GEMM runs on one thread.
 const PAR_MIN_MNK: usize = 64 * 64 * 64;
 
-/// Multi-threaded GEMM: we split the work into independent sequential faer GEMMs over rayon
-/// rather than use faer's own parallel mode, which measured much slower on the backward shapes
+/// Multi-threaded GEMM: we split the work into independent sequential GEMMs ([`seq_gemm`]) over
+/// rayon rather than use faer's own parallel mode, which measured much slower on the backward shapes
 /// (e.g. `192×8320 · 8320×576`: ~4× slower than sequential, and ~20% behind on the
 /// `8320×576 · 576×192` transposed-B product on 2 cores).
 ///
@@ -299,7 +299,7 @@ pub fn matmul(
     // (fills zeros when k = 0) and never reads the uninitialised ones.
     unsafe {
         let strides = c.strides().to_vec();
-        faer_gemm(
+        gemm_raw_parts(
             c.as_mut_ptr() as *mut f32,
             (m, n),
             &strides,
@@ -390,7 +390,7 @@ fn gemm_uninit(
     // SAFETY: `c` is an exclusive view whose pointer, shape and strides we pass unchanged; with
     // `Accum::Replace` faer writes every element (zeros when k = 0) and never reads them.
     unsafe {
-        faer_gemm(
+        gemm_raw_parts(
             c.as_mut_ptr() as *mut f32,
             dim,
             &strides,
@@ -449,7 +449,7 @@ fn gemm_into(
     let strides = c.strides().to_vec();
     // SAFETY: `c` is an exclusive view whose pointer, shape and strides we pass unchanged.
     unsafe {
-        faer_gemm(
+        gemm_raw_parts(
             c.as_mut_ptr(),
             dim,
             &strides,
