@@ -20,39 +20,48 @@ fn variants_in<'a>(names: impl Iterator<Item = &'a String>) -> Vec<String> {
 
 /// Mean test accuracy (%) against the sweep's x, one line per variant.
 pub fn sweep(path: &Path, title: &str, x_label: &str, points: &[SweepPoint]) -> Result<()> {
-    let mut panel =
-        Panel::against_depth(title, "test accuracy (%, mean over seeds)", Scale::Linear);
-    panel.x_label = x_label.into();
-    for v in variants_in(points.iter().map(|p| &p.attention)) {
-        let pts = points
-            .iter()
-            .filter(|p| p.attention == v)
-            .map(|p| (p.x, 100.0 * p.accuracy.mean))
-            .collect();
-        panel.series.push(Series {
-            name: v,
-            points: pts,
-            mark: Mark::LinePoints,
-        });
-    }
-    write_svg(path, &Figure::new(title, 1).with(panel))?;
-    Ok(())
+    let lines: Vec<(&String, f64, f64)> = points
+        .iter()
+        .map(|p| (&p.attention, p.x, p.accuracy.mean))
+        .collect();
+    accuracy_lines(path, title, title, x_label, &lines)
 }
 
 /// Mean accuracy over corruptions (%) against severity (0 = clean), one line per variant.
 pub fn severity(path: &Path, points: &[SeverityPoint]) -> Result<()> {
-    let title = "Accuracy on corrupted test sets";
-    let mut panel = Panel::against_depth(
+    let lines: Vec<(&String, f64, f64)> = points
+        .iter()
+        .map(|p| (&p.attention, f64::from(p.severity), p.accuracy.mean))
+        .collect();
+    accuracy_lines(
+        path,
+        "Accuracy on corrupted test sets",
         "mean over corruptions (severity 0 = clean)",
+        "severity",
+        &lines,
+    )
+}
+
+/// One panel of test accuracy (%) against x, a line per variant, from `(variant, x, accuracy as a
+/// fraction)` points in plotting order.
+fn accuracy_lines(
+    path: &Path,
+    title: &str,
+    panel_title: &str,
+    x_label: &str,
+    points: &[(&String, f64, f64)],
+) -> Result<()> {
+    let mut panel = Panel::against_depth(
+        panel_title,
         "test accuracy (%, mean over seeds)",
         Scale::Linear,
     );
-    panel.x_label = "severity".into();
-    for v in variants_in(points.iter().map(|p| &p.attention)) {
+    panel.x_label = x_label.into();
+    for v in variants_in(points.iter().map(|p| p.0)) {
         let pts = points
             .iter()
-            .filter(|p| p.attention == v)
-            .map(|p| (f64::from(p.severity), 100.0 * p.accuracy.mean))
+            .filter(|p| *p.0 == v)
+            .map(|p| (p.1, 100.0 * p.2))
             .collect();
         panel.series.push(Series {
             name: v,
