@@ -134,6 +134,16 @@ pub fn inline(text: &str, base: &Path) -> String {
     out
 }
 
+/// One `<tr>` of `tag` cells (`th` or `td`), each with its column's alignment attribute.
+fn table_row(out: &mut String, tag: &str, cells: &[String], aligns: &[&str], base: &Path) {
+    out.push_str("<tr>");
+    for (k, c) in cells.iter().enumerate() {
+        let align = aligns.get(k).copied().unwrap_or("");
+        let _ = write!(out, "<{tag}{align}>{}</{tag}>", inline(c, base));
+    }
+    out.push_str("</tr>");
+}
+
 /// The cells of a table row: split on unescaped `|`, outer pipes dropped.
 fn cells(line: &str) -> Vec<String> {
     let t = line.trim();
@@ -226,28 +236,13 @@ pub fn body(md: &str, base: &Path) -> String {
                     }
                 })
                 .collect();
-            out.push_str("<table>\n<thead><tr>");
-            for (k, h) in head.iter().enumerate() {
-                let _ = write!(
-                    out,
-                    "<th{}>{}</th>",
-                    aligns.get(k).copied().unwrap_or(""),
-                    inline(h, base)
-                );
-            }
-            out.push_str("</tr></thead>\n<tbody>\n");
+            out.push_str("<table>\n<thead>");
+            table_row(&mut out, "th", &head, &aligns, base);
+            out.push_str("</thead>\n<tbody>\n");
             i += 2;
             while i < lines.len() && lines[i].trim_start().starts_with('|') {
-                out.push_str("<tr>");
-                for (k, c) in cells(lines[i]).iter().enumerate() {
-                    let _ = write!(
-                        out,
-                        "<td{}>{}</td>",
-                        aligns.get(k).copied().unwrap_or(""),
-                        inline(c, base)
-                    );
-                }
-                out.push_str("</tr>\n");
+                table_row(&mut out, "td", &cells(lines[i]), &aligns, base);
+                out.push('\n');
                 i += 1;
             }
             out.push_str("</tbody>\n</table>\n");
