@@ -11,10 +11,16 @@ use std::collections::BTreeMap;
 
 /// The variants of `specs` in order of first appearance (the order of the experiment file).
 pub fn variants(specs: &[&TrainSpec]) -> Vec<String> {
+    variants_in(specs.iter().map(|s| &s.attention))
+}
+
+/// The distinct variant names of `names` in order of first appearance, so tables and figures list
+/// the variants in the experiment file's order.
+pub fn variants_in<'a>(names: impl Iterator<Item = &'a String>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for s in specs {
-        if !out.contains(&s.attention) {
-            out.push(s.attention.clone());
+    for n in names {
+        if !out.contains(n) {
+            out.push(n.clone());
         }
     }
     out

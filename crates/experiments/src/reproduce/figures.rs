@@ -2,21 +2,11 @@
 //! data fraction and severity, token cosine against layer per variant, and the eigenvalues of
 //! the trained H in the complex plane.
 
-use super::aggregate::{CosineCurve, SeverityPoint, SpectrumSummary, SweepPoint};
+use super::aggregate::{variants_in, CosineCurve, SeverityPoint, SpectrumSummary, SweepPoint};
 use super::error::Result;
 use crate::plot::{write_svg, Figure, Mark, Panel, Scale, Series};
 use num_complex::Complex64;
 use std::path::Path;
-
-fn variants_in<'a>(names: impl Iterator<Item = &'a String>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for n in names {
-        if !out.contains(n) {
-            out.push(n.clone());
-        }
-    }
-    out
-}
 
 /// Mean test accuracy (%) against the sweep's x, one line per variant.
 pub fn sweep(path: &Path, title: &str, x_label: &str, points: &[SweepPoint]) -> Result<()> {

@@ -1,7 +1,7 @@
 //! The training section as Markdown (`training.md`) and CSV: tables of mean ± sd over seeds,
 //! links to the figures, and the claims with their rules.
 
-use super::aggregate::{CorruptionSummary, CosineCurve, SpectrumSummary, SweepPoint};
+use super::aggregate::{variants_in, CorruptionSummary, CosineCurve, SpectrumSummary, SweepPoint};
 use super::config::TrainSpec;
 use super::run::{ExperimentResult, Section};
 use super::stats::Stat;
@@ -9,16 +9,6 @@ use std::fmt::Write as _;
 
 fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
-}
-
-fn variants_of<'a>(names: impl Iterator<Item = &'a String>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for n in names {
-        if !out.contains(n) {
-            out.push(n.clone());
-        }
-    }
-    out
 }
 
 fn fmt_x(x: f64, key: &str) -> String {
@@ -31,7 +21,7 @@ fn fmt_x(x: f64, key: &str) -> String {
 
 /// A table: rows = x, columns = variants, cells = accuracy (%) mean ± sd.
 fn sweep_table(points: &[SweepPoint], key: &str) -> String {
-    let variants = variants_of(points.iter().map(|p| &p.attention));
+    let variants = variants_in(points.iter().map(|p| &p.attention));
     let mut xs: Vec<f64> = points.iter().map(|p| p.x).collect();
     xs.sort_by(f64::total_cmp);
     xs.dedup();
@@ -63,7 +53,7 @@ fn sweep_table(points: &[SweepPoint], key: &str) -> String {
 }
 
 fn corruption_tables(c: &CorruptionSummary) -> String {
-    let variants = variants_of(c.by_severity.iter().map(|p| &p.attention));
+    let variants = variants_in(c.by_severity.iter().map(|p| &p.attention));
     let header = |first: &str| {
         let mut s = format!("| {first} |");
         for v in &variants {
