@@ -200,11 +200,7 @@ pub const SECTIONS: &[Section] = &[
 ];
 
 fn theory(ctx: &mut Ctx) -> Result<Outcome> {
-    let dir = if ctx.dir.is_absolute() {
-        ctx.dir.clone()
-    } else {
-        std::env::current_dir()?.join(&ctx.dir)
-    };
+    let dir = ctx.dir.clone();
     let mut cmd = ctx.eigenformer()?;
     cmd.args(["theory", "--profile", ctx.profile.name(), "--out"])
         .arg(&dir);
@@ -259,11 +255,7 @@ fn embed_section(md: &str, prefix: &str) -> String {
 /// the Brown sample; embeds its `comparison.md` (side-by-side similarity, head spectra and the
 /// verdicts on theory.md §7's claims about pre-trained models).
 fn pretrained(ctx: &mut Ctx) -> Result<Outcome> {
-    let dir = if ctx.dir.is_absolute() {
-        ctx.dir.clone()
-    } else {
-        std::env::current_dir()?.join(&ctx.dir)
-    };
+    let dir = ctx.dir.clone();
     let (models, sentences): (&[&str], &str) = match ctx.profile {
         Profile::Smoke => (&["minilm"], "20"),
         Profile::Quick => (&["minilm", "mpnet"], "500"),
@@ -289,11 +281,7 @@ fn pretrained(ctx: &mut Ctx) -> Result<Outcome> {
 /// are cached by configuration hash, so a rerun only trains what is missing); embeds its
 /// `training.md` and takes its claims from `claims.json`.
 fn training(ctx: &mut Ctx) -> Result<Outcome> {
-    let dir = if ctx.dir.is_absolute() {
-        ctx.dir.clone()
-    } else {
-        std::env::current_dir()?.join(&ctx.dir)
-    };
+    let dir = ctx.dir.clone();
     let mut cmd = ctx.eigenformer()?;
     cmd.args(["experiments", "--profile", ctx.profile.name()])
         .arg("--experiments-dir")
@@ -335,7 +323,7 @@ fn training(ctx: &mut Ctx) -> Result<Outcome> {
 /// What a section function gets: the profile, its output directory, and the `eigenformer` binary.
 pub struct Ctx {
     pub profile: Profile,
-    /// `<out>/<section>/`, created before the section runs.
+    /// `<out>/<section>/` as an absolute path, created before the section runs.
     pub dir: PathBuf,
     binary: Option<PathBuf>,
     /// The seeds a section used, for the environment table (empty if it does not say).
@@ -611,7 +599,13 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
             continue;
         }
         eprintln!("xtask reproduce: section `{}`", section.id.name());
+        // Absolute, because the sections run `eigenformer` from the workspace root.
         let dir = out.join(section.id.name());
+        let dir = if dir.is_absolute() {
+            dir
+        } else {
+            std::env::current_dir()?.join(dir)
+        };
         let mut ctx = Ctx {
             profile: args.profile,
             dir,
