@@ -205,17 +205,23 @@ fn compare(args: &BenchArgs) -> Result<()> {
 
     let md = table(args, &ours, &numpy);
     println!("{md}");
-    let dir = target_dir();
-    write_atomic(&dir.join("bench-compare.md"), md.as_bytes())?;
     let raw = serde_json::json!({
         "ours": { "header": ours.header, "best": ours.best },
         "numpy": { "header": numpy.header, "best": numpy.best },
     });
+    write_results("bench-compare", &md, &raw)
+}
+
+/// Write a comparison's table to `<target dir>/<stem>.md` and its raw numbers to `<stem>.json`.
+pub fn write_results(stem: &str, md: &str, raw: &serde_json::Value) -> Result<()> {
+    let dir = target_dir();
+    let md_path = dir.join(format!("{stem}.md"));
+    write_atomic(&md_path, md.as_bytes())?;
     write_atomic(
-        &dir.join("bench-compare.json"),
-        serde_json::to_string_pretty(&raw)?.as_bytes(),
+        &dir.join(format!("{stem}.json")),
+        serde_json::to_string_pretty(raw)?.as_bytes(),
     )?;
-    eprintln!("xtask: wrote {}", dir.join("bench-compare.md").display());
+    eprintln!("xtask: wrote {}", md_path.display());
     Ok(())
 }
 

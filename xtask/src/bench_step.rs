@@ -15,7 +15,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
 use crate::util::{
-    cargo, command_stdout, now_utc, run_command, try_command_stdout, workspace_root, write_atomic,
+    cargo, command_stdout, now_utc, run_command, try_command_stdout, workspace_root,
 };
 
 /// The models the targets name, with the timed steps per round.
@@ -129,15 +129,8 @@ pub fn run(rounds: usize, threads: Option<usize>) -> Result<()> {
     }
     let md = table(rounds, threads, &ours, &torch, &step_gflop);
     println!("{md}");
-    let dir = crate::bench::target_dir();
-    write_atomic(&dir.join("bench-step.md"), md.as_bytes())?;
     let raw = serde_json::json!({ "ours": ours, "pytorch": torch, "step_gflop": step_gflop });
-    write_atomic(
-        &dir.join("bench-step.json"),
-        serde_json::to_string_pretty(&raw)?.as_bytes(),
-    )?;
-    eprintln!("xtask: wrote {}", dir.join("bench-step.md").display());
-    Ok(())
+    crate::bench::write_results("bench-step", &md, &raw)
 }
 
 fn table(
