@@ -302,6 +302,21 @@ impl Attention {
         }
     }
 
+    /// The heads' outputs `A_h V_h` merged into `[B, N, h·d_h]` (v = part 2 of the fused projection)
+    /// and the attention `A` applied. Without AttnScale this is one fused op, which skips
+    /// materialising the scores and the separate gradients of three ops; AttnScale rescales `A`
+    /// between the softmax and the mix, so it composes the separate ops.
+    fn attend(&self, fused: &Tensor) -> Result<(Tensor, Tensor)> {
+        let dh = self.head_dim();
+        if self.omega.is_none() {
+            let scale = 1.0 / (dh as f32).sqrt();
+            return Ok(fused.head_attention(self.heads, dh, scale)?);
+        }
+        let a = self.attention_probs(fused)?;
+        let o = a.head_mix(fused, dh, 2)?;
+        Ok((o, a))
+    }
+
     /// Attention output `[B, N, d]` for normalised tokens `x` `[B, N, d]`; with `trace` also the
     /// attention matrices `[B, h, N, N]` actually applied (AttnScale: the rescaled `A'`), detached.
     pub fn forward(&self, x: &Tensor, trace: bool) -> Result<(Tensor, Option<ArrayD<f32>>)> {
@@ -314,12 +329,10 @@ impl Attention {
         }
         let (b, n, d) = (s[0], s[1], s[2]);
         let keep = |a: &Tensor| trace.then(|| a.to_array());
-        let dh = self.head_dim();
         match &self.spectral {
             None => {
                 let fused = self.qkv.forward(x)?;
-                let a = self.attention_probs(&fused)?;
-                let o = a.head_mix(&fused, dh, 2)?;
+                let (o, a) = self.attend(&fused)?;
                 let proj = self.proj.as_ref().ok_or_else(|| {
                     TensorError::Autodiff("plain attention without projection".into())
                 })?;
@@ -338,8 +351,7 @@ impl Attention {
                         let bias =
                             Tensor::concat(&[self.qkv.bias.clone(), Tensor::zeros(&[d])], 0)?;
                         let fused = x.linear(&w, Some(&bias))?;
-                        let a = self.attention_probs(&fused)?;
-                        let o = a.head_mix(&fused, dh, 2)?;
+                        let (o, a) = self.attend(&fused)?;
                         let y = o.matmul_t(&u, false, true)?.add(&sp.out_bias)?;
                         Ok((y, keep(&a)))
                     }

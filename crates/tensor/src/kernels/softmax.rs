@@ -65,13 +65,32 @@ fn map_rows2<T: Real>(
 
 #[inline]
 fn softmax_row<T: Real>(x: &[T], y: &mut [T]) {
+    y.copy_from_slice(x);
+    softmax_row_in_place(y);
+}
+
+/// Softmax of one row, overwriting it: the fused attention op applies it to each row of a score
+/// block while the block is still in cache.
+#[inline]
+pub(crate) fn softmax_row_in_place<T: Real>(x: &mut [T]) {
     let m = max(x);
-    for (yi, &xi) in y.iter_mut().zip(x) {
-        *yi = (xi - m).exp();
+    for v in x.iter_mut() {
+        *v = (*v - m).exp();
     }
-    let inv = T::ONE / sum(y);
-    for yi in y.iter_mut() {
-        *yi *= inv;
+    let inv = T::ONE / sum(x);
+    for v in x.iter_mut() {
+        *v *= inv;
+    }
+}
+
+/// Softmax backward of one row in place, scaled: `g ← scale · y ⊙ (g − Σ g⊙y)`, where `y` is the
+/// softmax output and `g` the gradient with respect to it on entry (the gradient with respect to
+/// the softmax input times `scale` on exit).
+#[inline]
+pub(crate) fn softmax_backward_row_in_place<T: Real>(y: &[T], g: &mut [T], scale: T) {
+    let s = dot(g, y);
+    for (gi, &yi) in g.iter_mut().zip(y) {
+        *gi = scale * yi * (*gi - s);
     }
 }
 
@@ -101,10 +120,8 @@ pub fn log_softmax<T: Real>(x: ArrayView2<'_, T>) -> Array2<T> {
 /// `dx = y ⊙ (dy − Σ dy⊙y)` (sum over the last axis).
 pub fn softmax_backward<T: Real>(y: ArrayView2<'_, T>, dy: ArrayView2<'_, T>) -> Array2<T> {
     map_rows2(y, dy, |y, dy, dx| {
-        let s = dot(dy, y);
-        for ((dxi, &yi), &dyi) in dx.iter_mut().zip(y).zip(dy) {
-            *dxi = yi * (dyi - s);
-        }
+        dx.copy_from_slice(dy);
+        softmax_backward_row_in_place(y, dx, T::ONE);
     })
 }
 

@@ -24,7 +24,7 @@ use ndarray::{
 use rayon::prelude::*;
 
 /// Head `head`'s part `part` of one image's fused projection `[N, W]`: an `N × e` view.
-fn head_cols<'a>(
+pub(super) fn head_cols<'a>(
     fused: ArrayView2<'a, f32>,
     part: usize,
     head: usize,
@@ -36,20 +36,20 @@ fn head_cols<'a>(
 }
 
 /// The mutable counterpart of [`head_cols`].
-fn head_cols_mut<'a>(
-    fused: ArrayViewMut2<'a, f32>,
+pub(super) fn head_cols_mut<'a, A>(
+    fused: ArrayViewMut2<'a, A>,
     part: usize,
     head: usize,
     heads: usize,
     e: usize,
-) -> ArrayViewMut2<'a, f32> {
+) -> ArrayViewMut2<'a, A> {
     let c0 = (part * heads + head) * e;
     fused.slice_move(s![.., c0..c0 + e])
 }
 
 /// Check that `shape` is a fused projection `[B, N, W]` holding part `max_part` of `heads` heads of
 /// width `head_dim`.
-fn check_fused(
+pub(super) fn check_fused(
     op: &'static str,
     shape: &[usize],
     heads: usize,
@@ -70,7 +70,7 @@ fn check_fused(
     Ok(())
 }
 
-fn view3(a: &ArrayRef<f32, IxDyn>) -> ArrayView3<'_, f32> {
+pub(super) fn view3(a: &ArrayRef<f32, IxDyn>) -> ArrayView3<'_, f32> {
     a.view().into_dimensionality::<Ix3>().expect("rank checked")
 }
 

@@ -5,6 +5,7 @@
 mod attention;
 pub mod broadcast;
 mod elementwise;
+mod head_attention;
 mod linalg;
 mod linear;
 mod matmul;
