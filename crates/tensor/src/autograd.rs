@@ -154,7 +154,7 @@ impl Tensor {
                     )));
                 }
                 match pending.get_mut(&input.id()) {
-                    Some(acc) => *acc += &g,
+                    Some(acc) => add_assign(acc, &g),
                     None => {
                         pending.insert(input.id(), g);
                     }
@@ -162,6 +162,19 @@ impl Tensor {
             }
         }
         Ok(())
+    }
+}
+
+/// Elements below which a gradient sum runs on the calling thread.
+const PAR_ADD_MIN: usize = 1 << 15;
+
+/// `acc += g` for two gradients of the same shape, over rayon when large: a residual stream's
+/// gradient (batch × tokens × width) is summed from two branches in every block.
+pub(crate) fn add_assign(acc: &mut ArrayD<f32>, g: &ArrayD<f32>) {
+    if acc.len() < PAR_ADD_MIN {
+        *acc += g;
+    } else {
+        ndarray::Zip::from(acc).and(g).par_for_each(|a, &b| *a += b);
     }
 }
 

@@ -276,7 +276,7 @@ impl Tensor {
     pub(crate) fn accumulate_grad(&self, g: ArrayD<f32>) {
         let mut guard = self.inner.grad.lock().unwrap_or_else(|e| e.into_inner());
         match guard.as_mut() {
-            Some(acc) => *acc += &g,
+            Some(acc) => crate::autograd::add_assign(acc, &g),
             None => *guard = Some(g),
         }
     }

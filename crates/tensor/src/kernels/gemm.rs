@@ -26,7 +26,9 @@ use std::mem::MaybeUninit;
 use faer::linalg::matmul::matmul as faer_matmul;
 use faer::prelude::ReborrowMut;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
-use ndarray::{Array2, Array3, ArrayView2, ArrayView3, ArrayViewMut2, Axis, CowArray, Ix2, Zip};
+use ndarray::{
+    Array2, Array3, ArrayView2, ArrayView3, ArrayViewMut2, Axis, CowArray, Ix2, ShapeBuilder, Zip,
+};
 use rayon::prelude::*;
 
 /// Below this many multiply-adds per matrix, [`batched_matmul`] runs the batch items in parallel
@@ -115,14 +117,48 @@ unsafe fn gemm_raw_parts(
     alpha: f32,
     accum: Accum,
     par: Par,
+    then: Option<Epilogue<'_>>,
 ) {
     let (rs, cs) = faer_strides(c_dim, c_strides);
-    let c = MatMut::from_raw_parts_mut(c_ptr, c_dim.0, c_dim.1, rs, cs);
+    let mut c = MatMut::from_raw_parts_mut(c_ptr, c_dim.0, c_dim.1, rs, cs);
     let (a, b) = (faer_ref(a, trans_a), faer_ref(b, trans_b));
     match par {
-        Par::Seq => seq_gemm(c, accum, a, b, alpha),
-        _ => par_gemm(c, accum, a, b, alpha),
+        Par::Seq => {
+            seq_gemm(c.rb_mut(), accum, a, b, alpha);
+            if let Some(then) = then {
+                apply(then, 0, c);
+            }
+        }
+        _ => par_gemm(c, accum, a, b, alpha, then),
     }
+}
+
+/// Work done on row blocks of a product's output right after they are computed, while they are
+/// still in cache (a linear layer adds its bias): called once per disjoint block with the block's
+/// first row.
+pub type Epilogue<'a> = &'a (dyn Fn(usize, ArrayViewMut2<'_, f32>) + Sync);
+
+/// Run `then` on the block `c` whose first row is `row0`.
+fn apply(then: Epilogue<'_>, row0: usize, c: MatMut<'_, f32>) {
+    let (rows, cols) = (c.nrows(), c.ncols());
+    let (rs, cs) = (c.row_stride(), c.col_stride());
+    debug_assert!(rs >= 0 && cs >= 0, "epilogues run on fresh outputs");
+    // SAFETY: the view describes exactly the region of the exclusively borrowed `c`, whose
+    // elements the product has just written.
+    let view = unsafe {
+        ArrayViewMut2::from_shape_ptr(
+            (rows, cols).strides((rs as usize, cs as usize)),
+            c.as_ptr_mut(),
+        )
+    };
+    then(row0, view);
+}
+
+/// Run `then` over row blocks of the whole of `c` in parallel (products not split by rows).
+fn apply_par(then: Epilogue<'_>, c: MatMut<'_, f32>) {
+    split_rows(c, gemm_tasks(rayon::current_num_threads()))
+        .into_par_iter()
+        .for_each(|(r0, cb)| apply(then, r0, cb));
 }
 
 /// One GEMM on the calling thread.
@@ -190,12 +226,23 @@ const PAR_MIN_MNK: usize = 64 * 64 * 64;
 ///   computes a partial product into its own buffer (the first one straight into `c`), then the
 ///   partials are added into `c`.
 /// * Otherwise: split the longer of `m` / `n` into blocks of `c`.
-fn par_gemm(c: MatMut<'_, f32>, accum: Accum, a: MatRef<'_, f32>, b: MatRef<'_, f32>, alpha: f32) {
+fn par_gemm(
+    mut c: MatMut<'_, f32>,
+    accum: Accum,
+    a: MatRef<'_, f32>,
+    b: MatRef<'_, f32>,
+    alpha: f32,
+    then: Option<Epilogue<'_>>,
+) {
     let (m, n, k) = (c.nrows(), c.ncols(), a.ncols());
     let threads = rayon::current_num_threads();
     let mnk = m.saturating_mul(n).saturating_mul(k);
     if threads <= 1 || mnk < PAR_MIN_MNK {
-        return seq_gemm(c, accum, a, b, alpha);
+        seq_gemm(c.rb_mut(), accum, a, b, alpha);
+        if let Some(then) = then {
+            apply_par(then, c);
+        }
+        return;
     }
     let tasks = gemm_tasks(threads);
     if k >= 4 * m.max(n) {
@@ -227,18 +274,27 @@ fn par_gemm(c: MatMut<'_, f32>, accum: Accum, a: MatRef<'_, f32>, b: MatRef<'_, 
         for p in &partials {
             faer::zip!(c.rb_mut(), p.as_ref()).for_each(|faer::unzip!(c, p)| *c += *p);
         }
+        if let Some(then) = then {
+            apply_par(then, c);
+        }
     } else if m >= n {
         let blocks = split_rows(c, tasks);
-        blocks.into_par_iter().for_each(|(r0, cb)| {
+        blocks.into_par_iter().for_each(|(r0, mut cb)| {
             let len = cb.nrows();
-            seq_gemm(cb, accum, a.subrows(r0, len), b, alpha)
+            seq_gemm(cb.rb_mut(), accum, a.subrows(r0, len), b, alpha);
+            if let Some(then) = then {
+                apply(then, r0, cb);
+            }
         });
     } else {
-        let blocks = split_rows(c.transpose_mut(), tasks);
+        let blocks = split_rows(c.rb_mut().transpose_mut(), tasks);
         blocks.into_par_iter().for_each(|(j0, cbt)| {
             let len = cbt.nrows();
             seq_gemm(cbt.transpose_mut(), accum, a, b.subcols(j0, len), alpha)
         });
+        if let Some(then) = then {
+            apply_par(then, c);
+        }
     }
 }
 
@@ -286,6 +342,28 @@ pub fn matmul(
     trans_a: bool,
     trans_b: bool,
 ) -> Array2<f32> {
+    product(a, b, trans_a, trans_b, None)
+}
+
+/// [`matmul`], then `then(first_row, block)` on disjoint row blocks that together cover the result,
+/// each right after it is computed where the product is split by rows (see [`Epilogue`]).
+pub fn matmul_then(
+    a: ArrayView2<'_, f32>,
+    b: ArrayView2<'_, f32>,
+    trans_a: bool,
+    trans_b: bool,
+    then: Epilogue<'_>,
+) -> Array2<f32> {
+    product(a, b, trans_a, trans_b, Some(then))
+}
+
+fn product(
+    a: ArrayView2<'_, f32>,
+    b: ArrayView2<'_, f32>,
+    trans_a: bool,
+    trans_b: bool,
+    then: Option<Epilogue<'_>>,
+) -> Array2<f32> {
     let (m, k) = op_dims(&a, trans_a);
     let (k2, n) = op_dims(&b, trans_b);
     debug_assert_eq!(
@@ -310,6 +388,7 @@ pub fn matmul(
             1.0,
             Accum::Replace,
             top_par(),
+            then,
         );
         c.assume_init()
     }
@@ -401,6 +480,7 @@ fn gemm_uninit(
             alpha,
             Accum::Replace,
             par,
+            None,
         );
     }
 }
@@ -460,6 +540,7 @@ fn gemm_into(
             alpha,
             accum,
             par,
+            None,
         );
     }
 }
@@ -747,6 +828,40 @@ mod tests {
                     k,
                 );
             }
+        }
+    }
+
+    /// The epilogue sees disjoint row blocks that cover the product exactly once, with their true
+    /// first rows, on every path: one thread (small), split by rows, by columns and along k.
+    #[test]
+    fn epilogue_covers_every_row_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let mut rng = ChaCha8Rng::seed_from_u64(31);
+        for (m, k, n, ta) in [
+            (5, 3, 4, false),
+            (700, 64, 96, false),
+            (40, 96, 900, false),
+            (48, 2000, 40, true),
+        ] {
+            let a = if ta {
+                rand2(&mut rng, k, m)
+            } else {
+                rand2(&mut rng, m, k)
+            };
+            let b = rand2(&mut rng, k, n);
+            let calls = AtomicUsize::new(0);
+            let got = matmul_then(a.view(), b.view(), ta, false, &|row0, mut block| {
+                calls.fetch_add(1, Ordering::Relaxed);
+                for (i, mut row) in block.rows_mut().into_iter().enumerate() {
+                    row += 1000.0 * (row0 + i) as f32;
+                }
+            });
+            let mut want = reference(None, a.view(), b.view(), ta, false, 1.0, 0.0);
+            for (i, mut row) in want.rows_mut().into_iter().enumerate() {
+                row += 1000.0 * i as f64;
+            }
+            assert_close(&got, &want, k);
+            assert!(calls.load(Ordering::Relaxed) >= 1);
         }
     }
 

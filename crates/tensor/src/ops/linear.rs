@@ -6,11 +6,7 @@ use super::broadcast::sum_leading_rows;
 use crate::error::{Result, TensorError};
 use crate::kernels::gemm;
 use crate::tensor::Tensor;
-use ndarray::{ArrayD, Axis, Ix1, Ix2, IxDyn};
-use rayon::prelude::*;
-
-/// Rows per parallel task when adding the bias.
-const BIAS_ROWS_PER_TASK: usize = 256;
+use ndarray::{ArrayD, Ix1, Ix2, IxDyn};
 
 impl Tensor {
     /// `self · weight + bias` over the last axis: `self` is `[.., in]`, `weight` `[in, out]`,
@@ -50,14 +46,15 @@ impl Tensor {
             .into_shape_with_order((rows, input))
             .expect("standard layout reshapes");
         let w2 = w.view().into_dimensionality::<Ix2>().expect("rank checked");
-        let mut y = gemm::matmul(x2, w2, false, false);
-        if let Some(b) = bias {
-            let b = b.shared();
-            let b1 = b.view().into_dimensionality::<Ix1>().expect("rank checked");
-            y.axis_chunks_iter_mut(Axis(0), BIAS_ROWS_PER_TASK)
-                .into_par_iter()
-                .for_each(|mut chunk| chunk += &b1);
-        }
+        // The bias is added to each row block of the product right after the block is computed.
+        let y = match bias {
+            Some(b) => {
+                let b = b.shared();
+                let b1 = b.view().into_dimensionality::<Ix1>().expect("rank checked");
+                gemm::matmul_then(x2, w2, false, false, &|_, mut block| block += &b1)
+            }
+            None => gemm::matmul(x2, w2, false, false),
+        };
         let y = y
             .into_shape_with_order(IxDyn(&out_shape))
             .expect("element count");
@@ -75,12 +72,18 @@ impl Tensor {
                 .into_shape_with_order((rows, input))
                 .expect("standard layout reshapes");
             let w2 = w.view().into_dimensionality::<Ix2>().expect("rank checked");
-            let gx = needs[0].then(|| {
-                gemm::matmul(g2, w2, false, true)
-                    .into_shape_with_order(IxDyn(&xs))
-                    .expect("element count")
-            });
-            let gw = needs[1].then(|| gemm::matmul(x2, g2, true, false).into_dyn());
+            // The two products are independent; joined, their tasks share the threads without a
+            // barrier between them.
+            let (gx, gw) = rayon::join(
+                || {
+                    needs[0].then(|| {
+                        gemm::matmul(g2, w2, false, true)
+                            .into_shape_with_order(IxDyn(&xs))
+                            .expect("element count")
+                    })
+                },
+                || needs[1].then(|| gemm::matmul(x2, g2, true, false).into_dyn()),
+            );
             let mut grads = vec![gx, gw];
             if needs.len() > 2 {
                 grads.push(needs[2].then(|| sum_leading_rows(g.view(), &[output])));
