@@ -72,9 +72,10 @@ impl Tensor {
                 .into_shape_with_order((rows, input))
                 .expect("standard layout reshapes");
             let w2 = w.view().into_dimensionality::<Ix2>().expect("rank checked");
-            // The two products are independent; joined, their tasks share the threads without a
+            // The three gradients are independent; joined, their tasks share the threads without a
             // barrier between them.
-            let (gx, gw) = rayon::join(
+            let has_bias = needs.len() > 2;
+            let (gx, (gw, gb)) = rayon::join(
                 || {
                     needs[0].then(|| {
                         gemm::matmul(g2, w2, false, true)
@@ -82,11 +83,16 @@ impl Tensor {
                             .expect("element count")
                     })
                 },
-                || needs[1].then(|| gemm::matmul(x2, g2, true, false).into_dyn()),
+                || {
+                    let gw = needs[1].then(|| gemm::matmul(x2, g2, true, false).into_dyn());
+                    let gb =
+                        (has_bias && needs[2]).then(|| sum_leading_rows(g2.into_dyn(), &[output]));
+                    (gw, gb)
+                },
             );
             let mut grads = vec![gx, gw];
-            if needs.len() > 2 {
-                grads.push(needs[2].then(|| sum_leading_rows(g.view(), &[output])));
+            if has_bias {
+                grads.push(gb);
             }
             Ok(grads)
         };
