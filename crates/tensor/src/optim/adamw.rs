@@ -5,6 +5,9 @@ use crate::error::{Result, TensorError};
 use crate::tensor::Tensor;
 use ndarray::{ArrayD, Zip};
 
+/// Elements below which a tensor is updated on the calling thread.
+const PAR_MIN_LEN: usize = 1 << 14;
+
 /// Hyper-parameters of AdamW.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdamWConfig {
@@ -86,21 +89,28 @@ impl Optimizer for AdamW {
         let bias1 = 1.0 - beta1.powi(t);
         let bias2 = 1.0 - beta2.powi(t);
         for (i, p) in self.params.iter().enumerate() {
-            let Some(g) = p.grad() else { continue };
-            let m = self.m[i].get_or_insert_with(|| ArrayD::zeros(g.raw_dim()));
-            let v = self.v[i].get_or_insert_with(|| ArrayD::zeros(g.raw_dim()));
+            let (m, v) = (&mut self.m[i], &mut self.v[i]);
             let shrink = 1.0 - lr * self.decay[i];
-            p.update_data(|w| {
-                Zip::from(w)
-                    .and(m)
-                    .and(v)
-                    .and(&g)
-                    .par_for_each(|w, m, v, &g| {
+            // The gradient is read in place (no copy); small tensors (biases, norms) are updated
+            // on the calling thread, where a parallel split would cost more than the update.
+            p.with_grad_mut(|g| {
+                let Some(g) = g else { return Ok(()) };
+                let m = m.get_or_insert_with(|| ArrayD::zeros(g.raw_dim()));
+                let v = v.get_or_insert_with(|| ArrayD::zeros(g.raw_dim()));
+                p.update_data(|w| {
+                    let update = |w: &mut f32, m: &mut f32, v: &mut f32, &g: &f32| {
                         *m = beta1 * *m + (1.0 - beta1) * g;
                         *v = beta2 * *v + (1.0 - beta2) * g * g;
                         let update = (*m / bias1) / ((*v / bias2).sqrt() + eps);
                         *w = *w * shrink - lr * update;
-                    });
+                    };
+                    let zip = Zip::from(w).and(m).and(v).and(&*g);
+                    if g.len() < PAR_MIN_LEN {
+                        zip.for_each(update);
+                    } else {
+                        zip.par_for_each(update);
+                    }
+                })
             })?;
         }
         Ok(())

@@ -4,10 +4,16 @@ use crate::tensor::Tensor;
 
 /// The global L2 norm of the gradients of `params` (accumulated in f64).
 pub fn grad_norm(params: &[Tensor]) -> f32 {
+    // Read in place (no copy of each gradient); squares summed in f64.
     let total: f64 = params
         .iter()
-        .filter_map(|p| p.grad())
-        .map(|g| g.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>())
+        .map(|p| {
+            p.with_grad_mut(|g| {
+                g.map_or(0.0, |g| {
+                    g.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>()
+                })
+            })
+        })
         .sum();
     total.sqrt() as f32
 }
