@@ -334,21 +334,70 @@ mod tests {
         }
     }
 
+    /// Both routes: the separate ops composed, and the fused `head_attention`.
     #[test]
     fn gradients_match_finite_differences() {
         let (b, n, heads, e) = (2, 4, 2, 3);
-        let fused = Tensor::parameter(random(&[b, n, 3 * heads * e], 2));
-        let report = check_gradients(
-            |inputs| {
-                let f = &inputs[0];
-                let a = f.head_scores(heads, e, 0, 1, 0.7)?.softmax()?;
-                a.head_mix(f, e, 2)
-            },
-            &[fused],
-            GradCheckConfig::default(),
-        )
-        .unwrap();
-        assert!(report.worst_ratio <= 1.0, "{report:?}");
+        type Route = fn(&Tensor, usize, usize) -> Result<Tensor>;
+        let composed: Route = |f, heads, e| {
+            let a = f.head_scores(heads, e, 0, 1, 0.7)?.softmax()?;
+            a.head_mix(f, e, 2)
+        };
+        let fused_op: Route = |f, heads, e| Ok(f.head_attention(heads, e, 0.7)?.0);
+        for (seed, route) in [(2, composed), (3, fused_op)] {
+            let fused = Tensor::parameter(random(&[b, n, 3 * heads * e], seed));
+            let report = check_gradients(
+                |inputs| route(&inputs[0], heads, e),
+                &[fused],
+                GradCheckConfig::default(),
+            )
+            .unwrap();
+            assert!(report.worst_ratio <= 1.0, "{report:?}");
+        }
+    }
+
+    fn assert_close(got: &[f32], want: &[f32], tol: f32) {
+        assert_eq!(got.len(), want.len());
+        for (x, y) in got.iter().zip(want) {
+            assert!((x - y).abs() <= tol * (1.0 + y.abs()), "{x} vs {y}");
+        }
+    }
+
+    /// The fused op's values and gradients equal those of head_scores → softmax → head_mix,
+    /// including a fused projection wider than q, k, v (its extra columns get a zero gradient).
+    #[test]
+    fn fused_attention_matches_the_composed_ops() {
+        let (b, n, heads, e) = (3, 7, 2, 5);
+        for extra in [0, 3] {
+            let w = 3 * heads * e + extra;
+            let data = random(&[b, n, w], 1);
+            let upstream = random(&[b, n, heads * e], 2);
+            let scale = 0.6;
+
+            let fused = Tensor::parameter(data.clone());
+            let (out, probs) = fused.head_attention(heads, e, scale).unwrap();
+            assert!(!probs.requires_grad());
+            out.backward_with_grad(upstream.clone()).unwrap();
+
+            let fused_ref = Tensor::parameter(data);
+            let probs_ref = fused_ref
+                .head_scores(heads, e, 0, 1, scale)
+                .unwrap()
+                .softmax()
+                .unwrap();
+            let out_ref = probs_ref.head_mix(&fused_ref, e, 2).unwrap();
+            out_ref.backward_with_grad(upstream).unwrap();
+
+            assert_close(&out.to_vec(), &out_ref.to_vec(), 1e-5);
+            assert_close(&probs.to_vec(), &probs_ref.to_vec(), 1e-6);
+            let grad = fused.grad().unwrap();
+            let grad_ref = fused_ref.grad().unwrap();
+            assert_close(grad.as_slice().unwrap(), grad_ref.as_slice().unwrap(), 1e-5);
+            if extra > 0 {
+                let tail = grad.slice(s![.., .., 3 * heads * e..]);
+                assert!(tail.iter().all(|&v| v == 0.0));
+            }
+        }
     }
 
     #[test]
@@ -357,5 +406,13 @@ mod tests {
         assert!(fused.head_scores(2, 4, 0, 1, 1.0).is_err());
         let probs = Tensor::zeros(&[2, 2, 3, 3]);
         assert!(probs.head_mix(&Tensor::zeros(&[2, 4, 24]), 4, 2).is_err());
+        // Narrower than three parts of 2 heads × 4; not [B, N, W]; no heads.
+        assert!(Tensor::zeros(&[2, 3, 20])
+            .head_attention(2, 4, 1.0)
+            .is_err());
+        assert!(Tensor::zeros(&[2, 24]).head_attention(2, 4, 1.0).is_err());
+        assert!(Tensor::zeros(&[2, 3, 24])
+            .head_attention(0, 4, 1.0)
+            .is_err());
     }
 }
