@@ -284,13 +284,17 @@ impl Attention {
         }
     }
 
+    /// `1/√d_h`, the factor of the attention scores `Q_h K_hᵀ` (both attention routes use it).
+    fn score_scale(&self) -> f32 {
+        1.0 / (self.head_dim() as f32).sqrt()
+    }
+
     /// `A_h = softmax(Q_h K_hᵀ / √d_h)` `[B, h, N, N]` from the fused projection `[B, N, W]`
     /// (q = part 0, k = part 1; see `eigenformer_tensor`'s `head_scores`), with AttnScale's
     /// rescale when present.
     fn attention_probs(&self, fused: &Tensor) -> Result<Tensor> {
-        let scale = 1.0 / (self.head_dim() as f32).sqrt();
         let a = fused
-            .head_scores(self.heads, self.head_dim(), 0, 1, scale)?
+            .head_scores(self.heads, self.head_dim(), 0, 1, self.score_scale())?
             .softmax()?;
         match &self.omega {
             None => Ok(a),
@@ -309,8 +313,7 @@ impl Attention {
     fn attend(&self, fused: &Tensor) -> Result<(Tensor, Tensor)> {
         let dh = self.head_dim();
         if self.omega.is_none() {
-            let scale = 1.0 / (dh as f32).sqrt();
-            return Ok(fused.head_attention(self.heads, dh, scale)?);
+            return Ok(fused.head_attention(self.heads, dh, self.score_scale())?);
         }
         let a = self.attention_probs(fused)?;
         let o = a.head_mix(fused, dh, 2)?;

@@ -7,7 +7,7 @@
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
 use rayon::prelude::*;
 
-use super::{dot, rows_per_task, sum, Real};
+use super::{centered_sum_sq, dot, rows_per_task, sum, Real};
 
 /// Output of [`layernorm`]: the normalised rows and the per-row statistics the backward needs.
 #[derive(Clone, Debug)]
@@ -76,27 +76,6 @@ pub fn layernorm<T: Real>(
     }
 }
 
-/// Σ (xᵢ − μ)², with 16 independent accumulators so the loop vectorises (like `sum`).
-#[inline]
-fn centered_sum_sq<T: Real>(x: &[T], mu: T) -> T {
-    let mut acc = [T::ZERO; 16];
-    let mut it = x.chunks_exact(16);
-    for c in &mut it {
-        for i in 0..16 {
-            let d = c[i] - mu;
-            acc[i] += d * d;
-        }
-    }
-    let mut s = T::ZERO;
-    for &v in it.remainder() {
-        s += (v - mu) * (v - mu);
-    }
-    for a in acc {
-        s += a;
-    }
-    s
-}
-
 /// Backward of [`layernorm`]: given `x`, `gamma`, the saved `mean`/`rstd` and the upstream gradient
 /// `dy`, returns `(dx, dgamma, dbeta)`:
 ///
@@ -150,7 +129,7 @@ pub fn layernorm_backward<T: Real>(
                 .zip(mc)
                 .zip(rc)
             {
-                // dx temporarily holds x̂.
+                // x̂ of this row, kept for the three uses below.
                 for (h, &xi) in xhat.iter_mut().zip(xrow) {
                     *h = (xi - mu) * rs;
                 }

@@ -191,6 +191,27 @@ pub(crate) fn dot<T: Real>(x: &[T], y: &[T]) -> T {
     s
 }
 
+/// Σ (xᵢ − μ)², vectorised like [`sum`] (the second pass of a two-pass variance).
+#[inline]
+pub(crate) fn centered_sum_sq<T: Real>(x: &[T], mu: T) -> T {
+    let mut acc = [T::ZERO; 16];
+    let mut it = x.chunks_exact(16);
+    for c in &mut it {
+        for i in 0..16 {
+            let d = c[i] - mu;
+            acc[i] += d * d;
+        }
+    }
+    let mut s = T::ZERO;
+    for &v in it.remainder() {
+        s += (v - mu) * (v - mu);
+    }
+    for a in acc {
+        s += a;
+    }
+    s
+}
+
 /// max x (NaNs ignored; `-∞` for an empty slice), vectorised like [`sum`].
 #[inline]
 pub(crate) fn max<T: Real>(x: &[T]) -> T {
@@ -244,6 +265,8 @@ mod tests {
         assert!((sum(&x) - x.iter().sum::<f64>()).abs() < 1e-12);
         let d: f64 = x.iter().zip(&y).map(|(a, b)| a * b).sum();
         assert!((dot(&x, &y) - d).abs() < 1e-12);
+        let c: f64 = x.iter().map(|v| (v - 1.5) * (v - 1.5)).sum();
+        assert!((centered_sum_sq(&x, 1.5) - c).abs() < 1e-12);
         assert_eq!(max(&x), 5.0);
         assert_eq!(max::<f64>(&[]), f64::NEG_INFINITY);
     }

@@ -7,7 +7,7 @@
 //! it is in cache: the scores, their softmax and the mix in the forward pass; `dP`, the softmax
 //! backward and the three products `dQ`, `dK`, `dV` in the backward pass, which writes every
 //! column of one gradient once (no zero fill, no sum). On the `vit-small` training step (2 threads)
-//! attention went from about 73 to 57 ms per step, and peak memory from 393 to 352 MiB.
+//! attention went from about 71 to 57 ms per step, and peak memory from 393 to 352 MiB.
 //!
 //! The fused projection `[B, N, W]` holds q, k and v as parts 0, 1 and 2 (the layout described in
 //! the `attention` module). AttnScale, which changes the probabilities between the softmax and the
