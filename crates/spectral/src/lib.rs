@@ -1,6 +1,6 @@
 //! # eigenformer-spectral
 //!
-//! Spectral analysis of the Transformer update `X ← X + A X H` (see `shared/docs/theory.md`):
+//! Spectral analysis of the Transformer update `X ← X + A X H` (see `docs/theory.md`):
 //! eigenvalues of A, H and the Kronecker update without forming it, regime prediction, simulation of
 //! the dynamics and smoothing metrics.
 //!

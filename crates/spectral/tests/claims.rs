@@ -1,4 +1,4 @@
-//! Property tests of the claims C1–C10 of `shared/docs/theory.md`, one test (or more) per claim,
+//! Property tests of the claims C1–C11 of `docs/theory.md`, one test (or more) per claim,
 //! each named after it, plus a check that the predicted regime matches the simulated limit.
 //!
 //! Sizes are kept small (n, d ≤ 6) so the whole file runs in seconds in the dev profile.
