@@ -3,15 +3,19 @@
 //! Measure, predict and control *oversmoothing* in Transformers. This facade crate re-exports the
 //! member crates so that one dependency brings the whole toolkit; each crate can also be used alone.
 //!
+//! - [`io`]: atomic writes, JSON files and sha256 digests.
 //! - [`tensor`]: f32 tensors with reverse-mode autodiff, optimisers and gradient checking.
 //! - [`spectral`]: spectra of the update `X + A X H`, regimes, dynamics and smoothing metrics.
 //! - [`model`]: Vision Transformers and Hugging Face encoders with plain, FeatScale, AttnScale and
 //!   spectral attention.
-//! - [`experiments`]: the data, training, audit and reproduction code behind the `eigenformer` binary.
-//! - [`cuda`]: CUDA kernels (only functional with the `cuda` feature).
+//! - [`assets`]: the resolver for pinned datasets and checkpoints.
+//! - [`data`]: image datasets, loaders, augmentation and the CIFAR-10-C corruptions.
+//! - [`experiments`]: training, evaluation, audits, the theory experiment and the reproduction.
 
-pub use eigenformer_cuda as cuda;
+pub use eigenformer_assets as assets;
+pub use eigenformer_data as data;
 pub use eigenformer_experiments as experiments;
+pub use eigenformer_io as io;
 pub use eigenformer_model as model;
 pub use eigenformer_spectral as spectral;
 pub use eigenformer_tensor as tensor;

@@ -72,7 +72,7 @@ pub fn run(rounds: usize, threads: Option<usize>) -> Result<()> {
         "--release",
         "-q",
         "-p",
-        "eigenformer-experiments",
+        "eigenformer-cli",
         "--bin",
         "eigenformer",
     ]))?;

@@ -343,7 +343,7 @@ impl Ctx {
             if release {
                 build.arg("--release");
             }
-            build.args(["-p", "eigenformer-experiments", "--bin", "eigenformer"]);
+            build.args(["-p", "eigenformer-cli", "--bin", "eigenformer"]);
             run_command(&mut build)?;
             let json =
                 command_stdout(cargo().args(["metadata", "--format-version", "1", "--no-deps"]))?;

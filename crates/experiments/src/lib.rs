@@ -1,15 +1,17 @@
 //! # eigenformer-experiments
 //!
-//! Data readers, the asset resolver, training, audits and the reproduction of the paper's experiments;
-//! the library behind the `eigenformer` binary.
+//! The library behind the `eigenformer` binary (crate `eigenformer-cli`): training ([`train`]),
+//! evaluation on clean and corrupted data ([`eval`]), audits of pre-trained models ([`audit`]),
+//! the theory experiment ([`theory`]), the experiment grids and their run cache ([`reproduce`]),
+//! and the figures ([`plot`]).
 //!
-//! **Layering:** the top layer; it may depend on every other `eigenformer-*` crate.
+//! **Layering:** may depend on every lower `eigenformer-*` crate (io, assets, data, tensor,
+//! spectral, model); the CLI is the only crate above it.
 
-pub mod assets;
 pub mod audit;
-pub mod cli;
-pub mod corrupt;
-pub mod data;
+pub mod eval;
 pub mod plot;
 pub mod reproduce;
+pub mod theory;
 pub mod train;
+pub mod trajectory;

@@ -9,8 +9,8 @@
 //! points with `y ≤ 0` or non-finite `y` are left out (they have no place on a log axis) and
 //! [`Panel::dropped_points`] says how many.
 
-use crate::cli::write_atomic;
 use anyhow::{anyhow, Result};
+use eigenformer_io::write_atomic;
 use num_complex::Complex64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -250,7 +250,7 @@ pub fn render_svg(fig: &Figure) -> Result<String> {
 
 /// Renders the figure and writes it to `path` atomically.
 pub fn write_svg(path: &Path, fig: &Figure) -> Result<()> {
-    write_atomic(path, render_svg(fig)?.as_bytes())
+    Ok(write_atomic(path, render_svg(fig)?.as_bytes())?)
 }
 
 /// `(lo, hi)` of the values, widened when degenerate.

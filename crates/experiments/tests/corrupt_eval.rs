@@ -2,12 +2,12 @@
 //! corrupted test sets are built once, cached on disk and reused; a damaged cache file is rebuilt;
 //! bad arguments are clear errors.
 
-use eigenformer_experiments::cli::eval::{
+use eigenformer_data::corrupt::{Corruption, FrostImage, Severity};
+use eigenformer_data::{Dataset, DatasetKind};
+use eigenformer_experiments::eval::{
     evaluate_corruptions, format_table, load_model, summarize, CorruptedCache, CorruptionPlan,
     EvalArgs,
 };
-use eigenformer_experiments::corrupt::{Corruption, FrostImage, Severity};
-use eigenformer_experiments::data::{Dataset, DatasetKind};
 use eigenformer_experiments::train::checkpoint::RunConfig;
 use eigenformer_experiments::train::eval::evaluate;
 use eigenformer_experiments::train::run::{train, TrainData, TrainOptions};

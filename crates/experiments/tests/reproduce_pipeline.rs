@@ -3,7 +3,7 @@
 //! expansion, configuration hashing, the run cache (finished runs are not rerun, interrupted ones
 //! resume), aggregation (mean ± sd over seeds), verdict rules and the section's Markdown.
 
-use eigenformer_experiments::cli::eval::{CorruptionReport, CorruptionResult, SeverityMean};
+use eigenformer_experiments::eval::{CorruptionReport, CorruptionResult, SeverityMean};
 use eigenformer_experiments::reproduce::aggregate::{self, CorruptionRun};
 use eigenformer_experiments::reproduce::cache::{Action, EvalRequest, Executor, RunCache};
 use eigenformer_experiments::reproduce::claims::{self, Setting, Verdict};

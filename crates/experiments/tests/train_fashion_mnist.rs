@@ -4,9 +4,9 @@
 //! chance (10%) on 1000 test images, and `eigenformer eval`'s loader must reproduce the last
 //! epoch's accuracy from the checkpoint.
 
-use eigenformer_experiments::assets::{program_available, Resolver};
-use eigenformer_experiments::cli::eval::{load_model, measure, EvalArgs};
-use eigenformer_experiments::data::{DatasetKind, Split};
+use eigenformer_assets::{program_available, Resolver};
+use eigenformer_data::{DatasetKind, Split};
+use eigenformer_experiments::eval::{load_model, measure, EvalArgs};
 use eigenformer_experiments::train::checkpoint::RunConfig;
 use eigenformer_experiments::train::run::{train, TrainData, TrainOptions};
 use eigenformer_model::ViTConfig;

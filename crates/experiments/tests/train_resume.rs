@@ -1,7 +1,7 @@
 //! `eigenformer train` as a library on tiny synthetic data: resume equivalence (bit for bit),
 //! non-finite loss handling, mismatching and corrupted checkpoints, and the output files.
 
-use eigenformer_experiments::data::{Dataset, DatasetKind};
+use eigenformer_data::{Dataset, DatasetKind};
 use eigenformer_experiments::train::checkpoint::{self, RunConfig, WEIGHTS_FILE};
 use eigenformer_experiments::train::run::{train, TrainData, TrainOptions};
 use eigenformer_model::{AttentionKind, ViTConfig};

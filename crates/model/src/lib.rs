@@ -3,7 +3,7 @@
 //! Vision Transformers built on `eigenformer-tensor`, with plain, FeatScale, AttnScale and
 //! spectral (±) attention (theory.md §5, §6).
 //!
-//! **Layering:** may depend on `eigenformer-tensor`, and on `eigenformer-cuda` behind the `cuda` feature.
+//! **Layering:** may depend on `eigenformer-tensor` only.
 //!
 //! ## Modules
 //!

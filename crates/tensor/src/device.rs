@@ -3,9 +3,9 @@
 use crate::error::{Result, TensorError};
 use serde::{Deserialize, Serialize};
 
-/// A compute device. `Cpu` always works; `Cuda` is always a valid value (so command lines and configs
-/// can name it), but a build without the `cuda` feature refuses it with
-/// [`TensorError::CudaUnavailable`] wherever it would be used.
+/// A compute device. `Cpu` always works. `Cuda` is a valid value (so command lines and configs can
+/// name it), but no CUDA backend exists yet: every use of it fails at once with
+/// [`TensorError::CudaUnavailable`], before any work is done, instead of later inside an op.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub enum Device {
     /// Host memory, computed with rayon-parallel kernels.
@@ -20,7 +20,6 @@ impl Device {
     pub fn ensure_available(self, op: &'static str) -> Result<()> {
         match self {
             Device::Cpu => Ok(()),
-            Device::Cuda(_) if cfg!(feature = "cuda") => Ok(()),
             Device::Cuda(_) => Err(TensorError::CudaUnavailable { op }),
         }
     }
@@ -55,9 +54,8 @@ mod tests {
         assert!(Device::Cpu.ensure_available("test").is_ok());
     }
 
-    #[cfg(not(feature = "cuda"))]
     #[test]
-    fn cuda_without_feature_is_a_clear_error() {
+    fn cuda_is_refused_at_once_with_a_clear_error() {
         let err = Device::Cuda(0).ensure_available("to_device").unwrap_err();
         assert!(err.to_string().contains("without CUDA support"), "{err}");
     }

@@ -30,8 +30,8 @@ pub enum TensorError {
     /// Backward was called on something that cannot be differentiated.
     #[error("autodiff: {0}")]
     Autodiff(String),
-    /// A CUDA device was requested from a build without the `cuda` feature.
-    #[error("{op}: this build of eigenformer was built without CUDA support; rebuild with `--features cuda` on a machine with the CUDA toolkit")]
+    /// A CUDA device was requested; this build has no CUDA backend.
+    #[error("{op}: this build of eigenformer was built without CUDA support (no CUDA backend exists yet); use the CPU device")]
     CudaUnavailable { op: &'static str },
 }
 

@@ -168,18 +168,11 @@ impl Tensor {
         self.inner.device
     }
 
-    /// Move to `device`. Only the CPU is implemented in the tensor crate; CUDA comes from
-    /// `eigenformer-cuda` and a build without the `cuda` feature gets a clear error.
+    /// Move to `device`. Only the CPU exists: a CUDA device is refused by
+    /// [`Device::ensure_available`] with [`TensorError::CudaUnavailable`].
     pub fn to_device(&self, device: Device) -> Result<Tensor> {
         device.ensure_available("to_device")?;
-        match device {
-            Device::Cpu => Ok(self.clone()),
-            Device::Cuda(_) => Err(TensorError::InvalidArgument {
-                op: "to_device",
-                reason: "CUDA tensors are provided by eigenformer-cuda, not by the CPU tensor type"
-                    .into(),
-            }),
-        }
+        Ok(self.clone())
     }
 
     /// The shape.

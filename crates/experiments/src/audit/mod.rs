@@ -11,6 +11,7 @@
 //! `eigenformer_spectral`.
 
 pub mod claims;
+pub mod command;
 pub mod measure;
 pub mod render;
 pub mod report;

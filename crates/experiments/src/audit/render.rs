@@ -2,9 +2,9 @@
 //! `eigenvalues.svg`, each atomically.
 
 use crate::audit::report::{AuditReport, HeadReport, LayerReport};
-use crate::cli::write_atomic;
 use crate::plot::{self, Figure, Mark, Panel, Scale, Series};
 use anyhow::{Context, Result};
+use eigenformer_io::write_atomic;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

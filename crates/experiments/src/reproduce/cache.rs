@@ -12,7 +12,7 @@
 
 use super::config::TrainSpec;
 use super::error::{ReproError, Result};
-use crate::cli::eval::CorruptionReport;
+use crate::eval::CorruptionReport;
 use crate::train::eval::EvalResult;
 use crate::train::run::Metrics;
 use serde::{Deserialize, Serialize};
@@ -141,20 +141,11 @@ pub struct RunCache {
 }
 
 pub(crate) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(ReproError::io(path))?;
-    serde_json::from_str(&text).map_err(|source| ReproError::Json {
-        path: path.to_path_buf(),
-        source,
-    })
+    Ok(eigenformer_io::read_json(path)?)
 }
 
 pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(|source| ReproError::Json {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    crate::cli::write_atomic(path, format!("{text}\n").as_bytes())?;
-    Ok(())
+    Ok(eigenformer_io::write_json(path, value)?)
 }
 
 impl RunCache {

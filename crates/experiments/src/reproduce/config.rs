@@ -7,10 +7,9 @@
 //! warm-up, cosine schedule).
 
 use super::error::{ReproError, Result};
-use crate::data::DatasetKind;
+use eigenformer_data::DatasetKind;
 use eigenformer_model::AttentionKind;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 /// Bumped when a change of the training code makes cached runs stale (it is part of every hash).
 pub const CACHE_VERSION: u32 = 1;
@@ -146,14 +145,11 @@ impl TrainSpec {
     /// the spec's JSON, whose field order is fixed): equal specs give equal hashes, and a change of
     /// any field gives another.
     pub fn hash(&self) -> String {
-        let mut h = Sha256::new();
+        let mut h = eigenformer_io::Sha256Stream::default();
         h.update(format!("eigenformer-run-v{CACHE_VERSION}\n").as_bytes());
         // Serialising a struct of plain fields cannot fail; an empty string would still hash.
         h.update(serde_json::to_string(self).unwrap_or_default().as_bytes());
-        h.finalize()[..8]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        h.hex()[..16].to_string()
     }
 
     /// The arguments of `eigenformer train` for this spec (without `--out`/`--resume`).

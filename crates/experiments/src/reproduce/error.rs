@@ -44,6 +44,8 @@ pub enum ReproError {
     Run { dir: PathBuf, message: String },
     /// Anything else from a helper of the crate (plots, the atomic writer).
     #[error(transparent)]
+    File(#[from] eigenformer_io::IoError),
+    #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
 

@@ -12,6 +12,7 @@
 pub mod aggregate;
 pub mod cache;
 pub mod claims;
+pub mod command;
 pub mod config;
 pub mod error;
 pub mod exec;

@@ -467,15 +467,15 @@ fn write_outputs(out: &Path, section: &Section) -> Result<()> {
                 figures::eigenvalues(&out.join(format!("{}-eigenvalues.svg", e.name)), spectra)?;
             }
         }
-        crate::cli::write_atomic(
+        eigenformer_io::write_atomic(
             &out.join(format!("{}.csv", e.name)),
             report::experiment_csv(r).as_bytes(),
         )?;
     }
-    crate::cli::write_atomic(&out.join("runs.csv"), report::runs_csv(section).as_bytes())?;
+    eigenformer_io::write_atomic(&out.join("runs.csv"), report::runs_csv(section).as_bytes())?;
     write_json(&out.join("results.json"), section)?;
     write_json(&out.join("claims.json"), &section.claims)?;
-    crate::cli::write_atomic(
+    eigenformer_io::write_atomic(
         &out.join("training.md"),
         report::markdown(section).as_bytes(),
     )?;

@@ -116,7 +116,7 @@ impl CorruptionSpec {
     /// The corruption names with `all` expanded, in the canonical order.
     pub fn expanded_names(&self) -> Vec<String> {
         if self.names.iter().any(|n| n == "all") {
-            crate::corrupt::Corruption::names()
+            eigenformer_data::corrupt::Corruption::names()
                 .into_iter()
                 .map(String::from)
                 .collect()
@@ -130,12 +130,12 @@ impl CorruptionSpec {
             return Err(ReproError::spec(file, "corruption.names is empty"));
         }
         for n in &self.names {
-            if n != "all" && n.parse::<crate::corrupt::Corruption>().is_err() {
+            if n != "all" && n.parse::<eigenformer_data::corrupt::Corruption>().is_err() {
                 return Err(ReproError::spec(
                     file,
                     format!(
                         "unknown corruption {n:?} (known: {}, or all)",
-                        crate::corrupt::Corruption::names().join(", ")
+                        eigenformer_data::corrupt::Corruption::names().join(", ")
                     ),
                 ));
             }

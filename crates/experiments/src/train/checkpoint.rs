@@ -7,16 +7,15 @@
 //! or a truncated/corrupted tensor file is detected on load with a clear error instead of loading
 //! mismatched weights.
 
-use crate::cli::write_atomic;
 use crate::train::TrainHyper;
 use anyhow::{bail, Context, Result};
+use eigenformer_io::write_atomic;
 use eigenformer_model::{ViT, ViTConfig};
 use eigenformer_tensor::optim::OptimizerState;
 use ndarray::{ArrayD, IxDyn};
 use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// File name of the tensors.
@@ -149,13 +148,6 @@ pub struct Checkpoint {
     pub optimizer: OptimizerState,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 fn f32_bytes(a: &ArrayD<f32>) -> Vec<u8> {
     a.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
@@ -200,7 +192,7 @@ pub fn save(
     let bytes = safetensors::serialize(views, None).context("serialising the checkpoint")?;
     meta.format = FORMAT_VERSION;
     meta.optimizer_step = optimizer.step;
-    meta.weights_sha256 = hex(&bytes);
+    meta.weights_sha256 = eigenformer_io::sha256_hex(&bytes);
     write_atomic(&dir.join(WEIGHTS_FILE), &bytes)?;
     write_atomic(
         &dir.join(META_FILE),
@@ -236,7 +228,7 @@ pub fn load(dir: &Path) -> Result<Checkpoint> {
     let path: PathBuf = dir.join(WEIGHTS_FILE);
     let bytes = std::fs::read(&path)
         .with_context(|| format!("reading the checkpoint tensors {}", path.display()))?;
-    let sha = hex(&bytes);
+    let sha = eigenformer_io::sha256_hex(&bytes);
     if sha != meta.weights_sha256 {
         bail!(
             "{}: the file does not match {META_FILE} (sha256 {sha}, expected {}); it is \

@@ -1,8 +1,8 @@
 //! Test-set evaluation: accuracy and (unsmoothed) cross-entropy, in evaluation mode without
 //! gradients.
 
-use crate::data::{Dataset, DatasetKind, Loader};
 use anyhow::{Context, Result};
+use eigenformer_data::{Dataset, DatasetKind, Loader};
 use eigenformer_model::{Mode, ViT};
 use eigenformer_tensor::{no_grad, Tensor};
 use ndarray::{Axis, Ix2};

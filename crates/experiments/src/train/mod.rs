@@ -1,7 +1,9 @@
 //! Training Vision Transformers: the optimisation step shared by `eigenformer train` and
 //! `eigenformer bench-step`.
 
+pub mod bench_step;
 pub mod checkpoint;
+pub mod command;
 pub mod diagnostics;
 pub mod eval;
 pub mod run;

@@ -120,7 +120,9 @@ unsafe fn gemm_raw_parts(
     then: Option<Epilogue<'_>>,
 ) {
     let (rs, cs) = faer_strides(c_dim, c_strides);
-    let mut c = MatMut::from_raw_parts_mut(c_ptr, c_dim.0, c_dim.1, rs, cs);
+    // SAFETY: the caller guarantees that `c_ptr` with these dimensions and strides is a writable
+    // region that nothing else references (this function's contract).
+    let mut c = unsafe { MatMut::from_raw_parts_mut(c_ptr, c_dim.0, c_dim.1, rs, cs) };
     let (a, b) = (faer_ref(a, trans_a), faer_ref(b, trans_b));
     match par {
         Par::Seq => {
