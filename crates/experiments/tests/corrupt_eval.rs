@@ -8,7 +8,7 @@ use eigenformer_experiments::eval::{
     evaluate_corruptions, format_table, load_model, summarize, CorruptedCache, CorruptionPlan,
     EvalArgs,
 };
-use eigenformer_experiments::train::checkpoint::RunConfig;
+use eigenformer_experiments::train::config::TrainConfig;
 use eigenformer_experiments::train::eval::evaluate;
 use eigenformer_experiments::train::run::{train, TrainData, TrainOptions};
 use eigenformer_model::{AttentionKind, ViTConfig};
@@ -50,17 +50,20 @@ fn tiny_checkpoint(out: &std::path::Path, test: &Dataset) {
     cfg.classes = CLASSES;
     cfg.attention = AttentionKind::Plain;
     cfg.validate().unwrap();
-    let run = RunConfig {
+    let run = TrainConfig {
         dataset: "synthetic".into(),
         model: "tiny".into(),
         attention: "plain".into(),
+        depth: None,
+        width: None,
+        heads: None,
         epochs: 2,
         batch_size: 16,
         lr: 3e-3,
         weight_decay: 0.05,
         warmup_epochs: 0.5,
         label_smoothing: 0.0,
-        clip: Some(1.0),
+        clip: 1.0,
         train_fraction: 1.0,
         seed: 1,
         max_train_batches: None,

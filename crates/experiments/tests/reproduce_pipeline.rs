@@ -7,17 +7,17 @@ use eigenformer_experiments::eval::{CorruptionReport, CorruptionResult, Severity
 use eigenformer_experiments::reproduce::aggregate::{self, CorruptionRun};
 use eigenformer_experiments::reproduce::cache::{Action, EvalRequest, Executor, RunCache};
 use eigenformer_experiments::reproduce::claims::{self, Setting, Verdict};
-use eigenformer_experiments::reproduce::config::TrainSpec;
 use eigenformer_experiments::reproduce::run::{self, plan, Options};
 use eigenformer_experiments::reproduce::spec::{self, Profile};
 use eigenformer_experiments::reproduce::stats::{compare, Order, Stat};
 use eigenformer_experiments::reproduce::Result;
+use eigenformer_experiments::train::config::TrainConfig;
 use eigenformer_experiments::train::diagnostics::{Diagnostics, HeadDiagnostics, LayerDiagnostics};
 use eigenformer_experiments::train::run::{EpochMetrics, Metrics};
 use eigenformer_model::ViTConfig;
 use std::path::Path;
 
-fn spec(attention: &str, depth: usize, seed: u64) -> TrainSpec {
+fn spec(attention: &str, depth: usize, seed: u64) -> TrainConfig {
     let t: toml::Table = toml::from_str(&format!(
         "dataset = \"fashion-mnist\"\nattention = \"{attention}\"\ndepth = {depth}\nseed = {seed}\nwidth = 16\nheads = 2"
     ))
@@ -26,7 +26,7 @@ fn spec(attention: &str, depth: usize, seed: u64) -> TrainSpec {
 }
 
 /// Accuracy the fake "trains" to: a function of the configuration, different per seed.
-fn fake_accuracy(s: &TrainSpec) -> f64 {
+fn fake_accuracy(s: &TrainConfig) -> f64 {
     let base = match s.attention.as_str() {
         "spectral+" => 0.80,
         "spectral-" => 0.70,
@@ -52,7 +52,7 @@ impl Executor for Fake {
 
     fn train(
         &mut self,
-        spec: &TrainSpec,
+        spec: &TrainConfig,
         dir: &Path,
         resume: bool,
         progress: &mut dyn FnMut(),
@@ -126,7 +126,7 @@ impl Executor for Fake {
 
     fn evaluate(&mut self, run_dir: &Path, request: &EvalRequest, out: &Path) -> Result<()> {
         self.evals += 1;
-        let cfg: TrainSpec =
+        let cfg: TrainConfig =
             serde_json::from_str(&std::fs::read_to_string(run_dir.join("config.json")).unwrap())
                 .unwrap();
         let acc = fake_accuracy(&cfg);
@@ -295,7 +295,7 @@ fn reproduce_config_hash_is_stable_and_changes_with_every_field() {
             serde_json::Value::Null => serde_json::json!(7),
             other => panic!("unexpected field {k}: {other}"),
         };
-        let b: TrainSpec = serde_json::from_value(changed).unwrap();
+        let b: TrainConfig = serde_json::from_value(changed).unwrap();
         assert!(hashes.insert(b.hash()), "changing {k} kept the hash");
     }
     assert_eq!(hashes.len(), fields.len() + 1);
@@ -412,11 +412,11 @@ fn reproduce_verdict_rules() {
 
 #[test]
 fn reproduce_aggregates_mean_and_sd_over_seeds() {
-    let specs: Vec<TrainSpec> = [0, 1, 2]
+    let specs: Vec<TrainConfig> = [0, 1, 2]
         .iter()
         .flat_map(|&seed| [spec("plain", 2, seed), spec("plain", 4, seed)])
         .collect();
-    let runs: Vec<(&TrainSpec, f64)> = specs
+    let runs: Vec<(&TrainConfig, f64)> = specs
         .iter()
         .map(|s| (s, 0.5 + 0.1 * s.seed as f64))
         .collect();

@@ -7,7 +7,7 @@
 use eigenformer_assets::{program_available, Resolver};
 use eigenformer_data::{DatasetKind, Split};
 use eigenformer_experiments::eval::{load_model, measure, EvalArgs};
-use eigenformer_experiments::train::checkpoint::RunConfig;
+use eigenformer_experiments::train::config::TrainConfig;
 use eigenformer_experiments::train::run::{train, TrainData, TrainOptions};
 use eigenformer_model::ViTConfig;
 use std::time::Instant;
@@ -25,17 +25,20 @@ fn tiny_vit_learns_fashion_mnist() {
     let dir = Resolver::new(cache.path())
         .resolve(&kind.asset(), None)
         .unwrap();
-    let run = RunConfig {
+    let run = TrainConfig {
         dataset: kind.name().into(),
         model: "vit-small".into(),
         attention: "plain".into(),
+        depth: None,
+        width: None,
+        heads: None,
         epochs: 6,
         batch_size: 32,
         lr: 3e-3,
         weight_decay: 0.05,
         warmup_epochs: 0.3,
         label_smoothing: 0.0,
-        clip: Some(1.0),
+        clip: 1.0,
         train_fraction: 2000.0 / 60000.0,
         seed: 0,
         max_train_batches: None,

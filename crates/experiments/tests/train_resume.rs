@@ -2,7 +2,8 @@
 //! non-finite loss handling, mismatching and corrupted checkpoints, and the output files.
 
 use eigenformer_data::{Dataset, DatasetKind};
-use eigenformer_experiments::train::checkpoint::{self, RunConfig, WEIGHTS_FILE};
+use eigenformer_experiments::train::checkpoint::{self, WEIGHTS_FILE};
+use eigenformer_experiments::train::config::TrainConfig;
 use eigenformer_experiments::train::run::{train, TrainData, TrainOptions};
 use eigenformer_model::{AttentionKind, ViTConfig};
 use std::path::Path;
@@ -51,18 +52,21 @@ fn tiny_config(attention: AttentionKind) -> ViTConfig {
     cfg
 }
 
-fn run_config(epochs: usize) -> RunConfig {
-    RunConfig {
+fn run_config(epochs: usize) -> TrainConfig {
+    TrainConfig {
         dataset: "synthetic".into(),
         model: "tiny".into(),
         attention: "plain".into(),
+        depth: None,
+        width: None,
+        heads: None,
         epochs,
         batch_size: 16,
         lr: 3e-3,
         weight_decay: 0.05,
         warmup_epochs: 0.5,
         label_smoothing: 0.1,
-        clip: Some(1.0),
+        clip: 1.0,
         train_fraction: 1.0,
         seed: 7,
         max_train_batches: None,

@@ -2,15 +2,15 @@
 //! corruption and severity, per layer. Pure functions of the runs' results, so they are tested
 //! on hand-made inputs.
 
-use super::config::TrainSpec;
 use super::stats::Stat;
 use crate::eval::CorruptionReport;
+use crate::train::config::TrainConfig;
 use crate::train::diagnostics::Diagnostics;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// The variants of `specs` in order of first appearance (the order of the experiment file).
-pub fn variants(specs: &[&TrainSpec]) -> Vec<String> {
+pub fn variants(specs: &[&TrainConfig]) -> Vec<String> {
     variants_in(specs.iter().map(|s| &s.attention))
 }
 
@@ -27,7 +27,7 @@ pub fn variants_in<'a>(names: impl Iterator<Item = &'a String>) -> Vec<String> {
 }
 
 /// The x value of `spec` for an experiment with x axis `key`.
-pub fn x_of(spec: &TrainSpec, key: &str) -> f64 {
+pub fn x_of(spec: &TrainConfig, key: &str) -> f64 {
     match key {
         "depth" => spec.depth.map_or(f64::NAN, |d| d as f64),
         "train_fraction" => spec.train_fraction,
@@ -46,8 +46,8 @@ pub struct SweepPoint {
 }
 
 /// Test accuracy against the x axis `key`, per variant: `runs` are `(spec, final accuracy)`.
-pub fn sweep(runs: &[(&TrainSpec, f64)], key: &str) -> Vec<SweepPoint> {
-    let specs: Vec<&TrainSpec> = runs.iter().map(|r| r.0).collect();
+pub fn sweep(runs: &[(&TrainConfig, f64)], key: &str) -> Vec<SweepPoint> {
+    let specs: Vec<&TrainConfig> = runs.iter().map(|r| r.0).collect();
     let mut xs: Vec<f64> = runs.iter().map(|r| x_of(r.0, key)).collect();
     xs.sort_by(f64::total_cmp);
     xs.dedup();
@@ -78,7 +78,7 @@ pub fn sweep(runs: &[(&TrainSpec, f64)], key: &str) -> Vec<SweepPoint> {
 /// One trained model's evaluations: clean accuracy and every corruption report.
 #[derive(Debug, Clone)]
 pub struct CorruptionRun<'a> {
-    pub spec: &'a TrainSpec,
+    pub spec: &'a TrainConfig,
     pub clean: f64,
     pub reports: Vec<CorruptionReport>,
 }
@@ -112,7 +112,7 @@ pub struct CorruptionSummary {
 
 /// Aggregate the evaluations of the corruption experiment's models.
 pub fn corruption(runs: &[CorruptionRun<'_>]) -> CorruptionSummary {
-    let specs: Vec<&TrainSpec> = runs.iter().map(|r| r.spec).collect();
+    let specs: Vec<&TrainConfig> = runs.iter().map(|r| r.spec).collect();
     // (variant, corruption, severity) -> per-run accuracy, in run order.
     let mut names: Vec<String> = Vec::new();
     let mut severities: Vec<u8> = Vec::new();
@@ -202,7 +202,7 @@ pub struct SpectralBounds {
 /// One trained model's diagnostics.
 #[derive(Debug, Clone)]
 pub struct SmoothingRun<'a> {
-    pub spec: &'a TrainSpec,
+    pub spec: &'a TrainConfig,
     pub diagnostics: Diagnostics,
     /// The bounds of a spectral variant (None for the others).
     pub bounds: Option<SpectralBounds>,
@@ -260,7 +260,7 @@ pub fn bound_violation(z: [f64; 2], b: &SpectralBounds) -> f64 {
 }
 
 /// Depths of `specs`, ascending.
-pub fn depths(specs: &[&TrainSpec]) -> Vec<usize> {
+pub fn depths(specs: &[&TrainConfig]) -> Vec<usize> {
     let mut d: Vec<usize> = specs.iter().filter_map(|s| s.depth).collect();
     d.sort_unstable();
     d.dedup();
@@ -269,7 +269,7 @@ pub fn depths(specs: &[&TrainSpec]) -> Vec<usize> {
 
 /// Per-layer cosine curves and spectra per variant and depth.
 pub fn smoothing(runs: &[SmoothingRun<'_>]) -> (Vec<CosineCurve>, Vec<SpectrumSummary>) {
-    let specs: Vec<&TrainSpec> = runs.iter().map(|r| r.spec).collect();
+    let specs: Vec<&TrainConfig> = runs.iter().map(|r| r.spec).collect();
     let mut curves = Vec::new();
     let mut spectra = Vec::new();
     for v in variants(&specs) {

@@ -1,7 +1,7 @@
 //! The run cache: one directory per configuration hash, so a finished run is never rerun and an
 //! interrupted one resumes.
 //!
-//! `<root>/<hash>/` holds `config.json` (the [`TrainSpec`], written before training starts), the
+//! `<root>/<hash>/` holds `config.json` (the [`TrainConfig`], written before training starts), the
 //! outputs of `eigenformer train` (`metrics.json`, `diagnostics.json`, `checkpoint.*`),
 //! `train.log`, and `result.json`, written last: **a run is finished iff `result.json` exists**.
 //! A directory with a checkpoint but no `result.json` was interrupted and is continued with
@@ -10,9 +10,9 @@
 //!
 //! The commands are run by an [`Executor`], so tests can count what would be run.
 
-use super::config::TrainSpec;
 use super::error::{ReproError, Result};
 use crate::eval::CorruptionReport;
+use crate::train::config::TrainConfig;
 use crate::train::eval::EvalResult;
 use crate::train::run::Metrics;
 use serde::{Deserialize, Serialize};
@@ -24,7 +24,7 @@ pub struct RunResult {
     /// The configuration hash (the directory name).
     pub hash: String,
     /// The configuration.
-    pub config: TrainSpec,
+    pub config: TrainConfig,
     /// Test accuracy after the last epoch.
     pub test_accuracy: f64,
     /// Training loss of the last epoch.
@@ -102,7 +102,7 @@ pub trait Executor {
     /// there when `resume` is set. `progress` is called now and then while it runs.
     fn train(
         &mut self,
-        spec: &TrainSpec,
+        spec: &TrainConfig,
         dir: &Path,
         resume: bool,
         progress: &mut dyn FnMut(),
@@ -160,12 +160,12 @@ impl RunCache {
     }
 
     /// The directory of `spec`'s run.
-    pub fn dir(&self, spec: &TrainSpec) -> PathBuf {
+    pub fn dir(&self, spec: &TrainConfig) -> PathBuf {
         self.root.join(spec.hash())
     }
 
     /// The state of `spec`'s run.
-    pub fn state(&self, spec: &TrainSpec) -> Result<RunState> {
+    pub fn state(&self, spec: &TrainConfig) -> Result<RunState> {
         let dir = self.dir(spec);
         let result = dir.join("result.json");
         if result.is_file() {
@@ -191,7 +191,7 @@ impl RunCache {
     /// through `exec`.
     pub fn ensure(
         &self,
-        spec: &TrainSpec,
+        spec: &TrainConfig,
         exec: &mut dyn Executor,
         progress: &mut dyn FnMut(),
     ) -> Result<(RunResult, Action)> {
@@ -202,7 +202,7 @@ impl RunCache {
         let dir = self.dir(spec);
         let config = dir.join("config.json");
         if config.is_file() {
-            let stored: TrainSpec = read_json(&config)?;
+            let stored: TrainConfig = read_json(&config)?;
             if stored != *spec {
                 return Err(ReproError::Run {
                     dir,
@@ -228,7 +228,7 @@ impl RunCache {
     }
 
     /// The [`RunResult`] of a run whose training command succeeded, from its `metrics.json`.
-    fn result_of(spec: &TrainSpec, dir: &Path) -> Result<RunResult> {
+    fn result_of(spec: &TrainConfig, dir: &Path) -> Result<RunResult> {
         let metrics: Metrics = read_json(&dir.join("metrics.json"))?;
         let Some(last) = metrics.epochs.last() else {
             return Err(ReproError::Run {
@@ -261,7 +261,7 @@ impl RunCache {
     /// evaluated through `exec`. Returns whether it was cached.
     pub fn clean_eval(
         &self,
-        spec: &TrainSpec,
+        spec: &TrainConfig,
         eval_limit: Option<usize>,
         exec: &mut dyn Executor,
     ) -> Result<(EvalResult, bool)> {
@@ -272,7 +272,7 @@ impl RunCache {
     /// evaluated through `exec`. Returns whether it was cached.
     pub fn corruption_eval(
         &self,
-        spec: &TrainSpec,
+        spec: &TrainConfig,
         request: &EvalRequest,
         exec: &mut dyn Executor,
     ) -> Result<(CorruptionReport, bool)> {
@@ -281,7 +281,7 @@ impl RunCache {
 
     fn cached_eval<T: for<'de> Deserialize<'de>>(
         &self,
-        spec: &TrainSpec,
+        spec: &TrainConfig,
         request: &EvalRequest,
         exec: &mut dyn Executor,
     ) -> Result<(T, bool)> {

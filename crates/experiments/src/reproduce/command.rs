@@ -4,10 +4,10 @@
 //! reproduce` runs it for the report's training section.
 
 use crate::reproduce::cache::RunCache;
-use crate::reproduce::config::TrainSpec;
 use crate::reproduce::exec::ChildExecutor;
 use crate::reproduce::run::{self, evaluations, plan, Options};
 use crate::reproduce::spec::{load_experiments, Profile};
+use crate::train::config::TrainConfig;
 use anyhow::{Context, Result};
 use clap::Args;
 use eigenformer_assets::Resolver;
@@ -47,7 +47,7 @@ pub struct ExperimentsArgs {
 /// Seconds `spec` should take at `ips` images/s for vit-small (width 128, 6 blocks), scaling
 /// linearly in width and depth (conservative for narrower models, whose FLOPs fall
 /// quadratically with the width).
-pub fn estimate_seconds(spec: &TrainSpec, ips: f64) -> f64 {
+pub fn estimate_seconds(spec: &TrainConfig, ips: f64) -> f64 {
     let width = spec.width.unwrap_or(128) as f64 / 128.0;
     let depth = spec.depth.unwrap_or(6) as f64 / 6.0;
     spec.image_steps() as f64 * width * depth / ips.max(1e-9)

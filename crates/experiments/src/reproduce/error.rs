@@ -49,6 +49,16 @@ pub enum ReproError {
     Other(#[from] anyhow::Error),
 }
 
+impl From<crate::train::config::ConfigError> for ReproError {
+    fn from(e: crate::train::config::ConfigError) -> Self {
+        match e {
+            crate::train::config::ConfigError::Invalid { file, message } => {
+                ReproError::Spec { file, message }
+            }
+        }
+    }
+}
+
 impl ReproError {
     /// An [`ReproError::Io`] for `path`.
     pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> ReproError {

@@ -5,8 +5,8 @@
 //! is exactly the command a user would type, so a run can be reproduced by hand from its log.
 
 use super::cache::{EvalRequest, Executor};
-use super::config::TrainSpec;
 use super::error::{ReproError, Result};
+use crate::train::config::TrainConfig;
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -100,13 +100,24 @@ impl Executor for ChildExecutor {
 
     fn train(
         &mut self,
-        spec: &TrainSpec,
+        spec: &TrainConfig,
         dir: &Path,
         resume: bool,
         progress: &mut dyn FnMut(),
     ) -> Result<()> {
-        let mut args = spec.train_args();
-        args.extend(["--out".into(), dir.display().to_string()]);
+        // The cache wrote the configuration to `config.json` before training started; the child
+        // reads the same file, so no flag list is rebuilt and a renamed flag cannot drift.
+        let config = dir.join("config.json");
+        if !config.is_file() {
+            eigenformer_io::write_json(&config, spec)?;
+        }
+        let mut args: Vec<String> = vec![
+            "train".into(),
+            "--config".into(),
+            config.display().to_string(),
+            "--out".into(),
+            dir.display().to_string(),
+        ];
         if resume {
             args.push("--resume".into());
         }

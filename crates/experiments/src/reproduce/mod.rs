@@ -3,7 +3,7 @@
 //! configuration, and the aggregation into tables, figures and claim verdicts for the report.
 //!
 //! Flow ([`run::run`]): [`spec`] loads the experiment files of a profile and expands each grid
-//! into [`config::TrainSpec`]s; [`run::plan`] merges identical configurations across
+//! into [`crate::train::config::TrainConfig`]s; [`run::plan`] merges identical configurations across
 //! experiments; the [`cache::RunCache`] trains what is not finished yet through an
 //! [`cache::Executor`] (the real one, [`exec::ChildExecutor`], runs `eigenformer train` and
 //! `eigenformer eval` as child processes); [`aggregate`] turns results into mean ± sd over seeds;
@@ -13,7 +13,6 @@ pub mod aggregate;
 pub mod cache;
 pub mod claims;
 pub mod command;
-pub mod config;
 pub mod error;
 pub mod exec;
 pub mod figures;

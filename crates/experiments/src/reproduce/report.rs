@@ -2,9 +2,9 @@
 //! links to the figures, and the claims with their rules.
 
 use super::aggregate::{variants_in, CorruptionSummary, CosineCurve, SpectrumSummary, SweepPoint};
-use super::config::TrainSpec;
 use super::run::{ExperimentResult, Section};
 use super::stats::Stat;
+use crate::train::config::TrainConfig;
 use std::fmt::Write as _;
 
 fn cell(text: &str) -> String {
@@ -192,7 +192,7 @@ fn smoothing_tables(curves: &[CosineCurve], spectra: &[SpectrumSummary]) -> Stri
 }
 
 /// The settings shared by every run (a field that varies is listed as an axis instead).
-fn settings_table(runs: &[&TrainSpec]) -> String {
+fn settings_table(runs: &[&TrainConfig]) -> String {
     let json: Vec<serde_json::Value> = runs
         .iter()
         .filter_map(|r| serde_json::to_value(r).ok())
@@ -237,7 +237,7 @@ pub fn markdown(section: &Section) -> String {
         section.seconds,
         section.seeds
     );
-    let all: Vec<&TrainSpec> = section.runs.iter().map(|(p, _)| &p.spec).collect();
+    let all: Vec<&TrainConfig> = section.runs.iter().map(|(p, _)| &p.spec).collect();
     s.push_str("Settings of the runs:\n\n");
     s.push_str(&settings_table(&all));
     s.push_str("\n## Claims\n\n| id | the paper's statement | our measurement | rule | verdict |\n|---|---|---|---|---|\n");

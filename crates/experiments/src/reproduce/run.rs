@@ -8,10 +8,10 @@ use super::aggregate::{
 };
 use super::cache::{read_json, write_json, Action, EvalRequest, Executor, RunCache, RunResult};
 use super::claims::{self, ClaimRow, Setting};
-use super::config::TrainSpec;
 use super::error::{ReproError, Result};
 use super::spec::{load_experiments, Experiment, Kind, Profile};
 use super::{figures, report};
+use crate::train::config::TrainConfig;
 use crate::train::diagnostics::Diagnostics;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -38,7 +38,7 @@ pub struct Options {
 /// One distinct run of the plan, with the experiments that use it.
 #[derive(Debug, Clone, Serialize)]
 pub struct PlannedRun {
-    pub spec: TrainSpec,
+    pub spec: TrainConfig,
     pub hash: String,
     pub experiments: Vec<String>,
 }
@@ -68,8 +68,8 @@ pub fn plan(experiments: &[Experiment]) -> Vec<PlannedRun> {
 }
 
 /// The evaluations of the corruption experiments: `(spec, request)` pairs, clean first.
-pub fn evaluations(experiments: &[Experiment]) -> Vec<(TrainSpec, EvalRequest)> {
-    let mut out: Vec<(TrainSpec, EvalRequest)> = Vec::new();
+pub fn evaluations(experiments: &[Experiment]) -> Vec<(TrainConfig, EvalRequest)> {
+    let mut out: Vec<(TrainConfig, EvalRequest)> = Vec::new();
     for e in experiments {
         let Some(c) = &e.corruption else { continue };
         for spec in &e.runs {
@@ -113,7 +113,7 @@ pub fn evaluations(experiments: &[Experiment]) -> Vec<(TrainSpec, EvalRequest)> 
 
 /// Relative cost of a run, for progress and estimates: image-steps × blocks (the depth, or 6 when
 /// the preset's is used).
-pub fn cost(spec: &TrainSpec) -> u64 {
+pub fn cost(spec: &TrainConfig) -> u64 {
     (spec.image_steps() * spec.depth.unwrap_or(6)) as u64
 }
 
@@ -234,7 +234,7 @@ fn train_all(
     Ok(results)
 }
 
-fn bounds_of(dir: &Path, spec: &TrainSpec) -> Result<Option<SpectralBounds>> {
+fn bounds_of(dir: &Path, spec: &TrainConfig) -> Result<Option<SpectralBounds>> {
     let sign = match spec.attention.as_str() {
         "spectral+" => 1.0,
         "spectral-" => -1.0,
@@ -289,7 +289,7 @@ pub fn run(opts: &Options, exec: &mut dyn Executor) -> Result<Section> {
     let cache = RunCache::new(&opts.runs_dir);
     let mut counts = Counts::default();
     let results = train_all(&planned, &cache, exec, opts.progress, &mut counts)?;
-    let accuracy_of = |spec: &TrainSpec| -> f64 {
+    let accuracy_of = |spec: &TrainConfig| -> f64 {
         let h = spec.hash();
         results
             .iter()
@@ -323,7 +323,7 @@ pub fn run(opts: &Options, exec: &mut dyn Executor) -> Result<Section> {
         let result = match e.kind {
             Kind::Depth | Kind::Fraction => {
                 let key = e.kind.x_key().unwrap_or("depth");
-                let runs: Vec<(&TrainSpec, f64)> =
+                let runs: Vec<(&TrainConfig, f64)> =
                     e.runs.iter().map(|s| (s, accuracy_of(s))).collect();
                 ExperimentResult::Sweep {
                     x_key: key.into(),

@@ -4,16 +4,16 @@
 //! settings every experiment of that profile starts from. Each other `experiments/*.toml` is one
 //! experiment: its `kind` (what is analysed), a `title`, and a table per profile it runs in whose
 //! keys override the base. **Every key whose value is an array is an axis of the grid**: the runs
-//! are the Cartesian product of the axes, each point a [`TrainSpec`]. The keys are the flags of
+//! are the Cartesian product of the axes, each point a [`TrainConfig`]. The keys are the flags of
 //! `eigenformer train` (`attention`, `seed`, `depth`, `train_fraction`, …). The corruption
 //! experiment adds a `corruption` sub-table (what to evaluate the trained models on).
 //!
 //! Why the base lives in one file: experiments that share a configuration (the depth sweep's
 //! middle depth, the data sweep's 100 % point and the corruption models) must produce the same
-//! [`TrainSpec`], hence the same hash, so each such model is trained once.
+//! [`TrainConfig`], hence the same hash, so each such model is trained once.
 
-use super::config::TrainSpec;
 use super::error::{ReproError, Result};
+use crate::train::config::TrainConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -162,7 +162,7 @@ pub struct Experiment {
     /// Free text for the report.
     pub description: String,
     /// The grid's runs, in expansion order.
-    pub runs: Vec<TrainSpec>,
+    pub runs: Vec<TrainConfig>,
     /// What to evaluate on (corruption experiments only).
     pub corruption: Option<CorruptionSpec>,
 }
@@ -289,7 +289,7 @@ pub fn experiment_from_str(
     }
     let mut runs = Vec::new();
     for point in expand_grid(&merged, &shown)? {
-        let spec: TrainSpec =
+        let spec: TrainConfig =
             toml::Value::Table(point)
                 .try_into()
                 .map_err(|source| ReproError::Toml {

@@ -7,6 +7,7 @@
 //! or a truncated/corrupted tensor file is detected on load with a clear error instead of loading
 //! mismatched weights.
 
+use crate::train::config::TrainConfig;
 use crate::train::TrainHyper;
 use anyhow::{bail, Context, Result};
 use eigenformer_io::write_atomic;
@@ -27,95 +28,6 @@ pub const OPTIM_PREFIX: &str = "optim.";
 /// Version of the checkpoint layout.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// The run's settings as given on the command line (after defaults), recorded in `metrics.json`
-/// and `checkpoint.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunConfig {
-    /// Dataset name (`fashion-mnist`, `mnist`, `cifar10`, `cifar100`).
-    pub dataset: String,
-    /// Model preset the configuration started from.
-    pub model: String,
-    /// Attention variant.
-    pub attention: String,
-    /// Epochs to train.
-    pub epochs: usize,
-    /// Images per step.
-    pub batch_size: usize,
-    /// Peak learning rate.
-    pub lr: f32,
-    /// Weight decay.
-    pub weight_decay: f32,
-    /// Warm-up length in epochs.
-    pub warmup_epochs: f64,
-    /// Label smoothing.
-    pub label_smoothing: f32,
-    /// Gradient-norm clip (None = off).
-    pub clip: Option<f32>,
-    /// Fraction of the training set used (class-balanced, seeded).
-    pub train_fraction: f64,
-    /// Seed of initialisation, shuffling, augmentation and drop-path.
-    pub seed: u64,
-    /// Cap on the batches per epoch (smoke tests).
-    pub max_train_batches: Option<usize>,
-    /// Cap on the evaluated test images.
-    pub eval_limit: Option<usize>,
-}
-
-impl RunConfig {
-    /// Differences that make a checkpoint of `self` unusable for a run of `other` (empty = same).
-    /// `eval_limit` only changes the evaluation, so it may differ.
-    pub fn mismatches(&self, other: &RunConfig) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut cmp = |name: &str, a: String, b: String| {
-            if a != b {
-                out.push(format!("{name}: checkpoint {a}, now {b}"));
-            }
-        };
-        cmp("dataset", self.dataset.clone(), other.dataset.clone());
-        cmp("model", self.model.clone(), other.model.clone());
-        cmp("attention", self.attention.clone(), other.attention.clone());
-        cmp("epochs", self.epochs.to_string(), other.epochs.to_string());
-        cmp(
-            "batch-size",
-            self.batch_size.to_string(),
-            other.batch_size.to_string(),
-        );
-        cmp("lr", self.lr.to_string(), other.lr.to_string());
-        cmp(
-            "weight-decay",
-            self.weight_decay.to_string(),
-            other.weight_decay.to_string(),
-        );
-        cmp(
-            "warmup-epochs",
-            self.warmup_epochs.to_string(),
-            other.warmup_epochs.to_string(),
-        );
-        cmp(
-            "label-smoothing",
-            self.label_smoothing.to_string(),
-            other.label_smoothing.to_string(),
-        );
-        cmp(
-            "clip",
-            format!("{:?}", self.clip),
-            format!("{:?}", other.clip),
-        );
-        cmp(
-            "train-fraction",
-            self.train_fraction.to_string(),
-            other.train_fraction.to_string(),
-        );
-        cmp("seed", self.seed.to_string(), other.seed.to_string());
-        cmp(
-            "max-train-batches",
-            format!("{:?}", self.max_train_batches),
-            format!("{:?}", other.max_train_batches),
-        );
-        out
-    }
-}
-
 /// `checkpoint.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckpointMeta {
@@ -126,7 +38,7 @@ pub struct CheckpointMeta {
     /// The optimisation hyper-parameters (steps resolved).
     pub hyper: TrainHyper,
     /// The run's settings.
-    pub run: RunConfig,
+    pub run: TrainConfig,
     /// Epochs completed (the next epoch to train has this 0-based index).
     pub epoch: usize,
     /// Optimisation steps taken.

@@ -4,6 +4,7 @@
 pub mod bench_step;
 pub mod checkpoint;
 pub mod command;
+pub mod config;
 pub mod diagnostics;
 pub mod eval;
 pub mod run;

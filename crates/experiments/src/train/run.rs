@@ -6,7 +6,8 @@
 //! random is a function of the seed, the epoch and the global step, so a run resumed from the
 //! checkpoint of epoch e ends with the same weights, bit for bit, as an uninterrupted one.
 
-use super::checkpoint::{self, CheckpointMeta, RunConfig};
+use super::checkpoint::{self, CheckpointMeta};
+use super::config::TrainConfig;
 use super::diagnostics;
 use super::eval::{evaluate, EvalResult};
 use super::{TrainHyper, Trainer};
@@ -51,7 +52,7 @@ pub struct Metrics {
 #[derive(Debug, Clone)]
 pub struct TrainOptions {
     /// The run's settings.
-    pub run: RunConfig,
+    pub run: TrainConfig,
     /// The model's configuration (preset with overrides; classes must match the dataset).
     pub model_config: ViTConfig,
     /// Output directory.
@@ -86,15 +87,15 @@ pub struct TrainOutcome {
 }
 
 /// The hyper-parameters of a run with `steps_per_epoch` steps per epoch.
-pub fn resolve_hyper(run: &RunConfig, steps_per_epoch: usize) -> TrainHyper {
+pub fn resolve_hyper(run: &TrainConfig, steps_per_epoch: usize) -> TrainHyper {
     let total = (run.epochs * steps_per_epoch).max(1);
     TrainHyper {
-        lr: run.lr,
-        weight_decay: run.weight_decay,
+        lr: run.lr as f32,
+        weight_decay: run.weight_decay as f32,
         warmup_steps: ((run.warmup_epochs * steps_per_epoch as f64).round() as usize).min(total),
         total_steps: total,
-        label_smoothing: run.label_smoothing,
-        clip_grad_norm: run.clip,
+        label_smoothing: run.label_smoothing as f32,
+        clip_grad_norm: run.clip_norm(),
         ..TrainHyper::default()
     }
 }

@@ -1,0 +1,327 @@
+//! One training run's configuration, [`TrainConfig`]: the single type behind the flags of
+//! `eigenformer train` (clap), the keys of the experiment files and `--config FILE` (serde), the
+//! record in `checkpoint.json` / `metrics.json`, and the hash that keys the run cache.
+//!
+//! Why one type: a flag renamed or added here changes all four at once, so an experiment grid
+//! cannot drift from the trainer (an unknown TOML key is refused when the grid is loaded, naming
+//! the file and key), and the grid hands its children the configuration as a file instead of a
+//! rebuilt command line. Absent keys take the defaults below, the DeiT recipe of theory.md §7
+//! (AdamW, weight decay 0.05, label smoothing 0.1, warm-up, cosine schedule).
+
+use clap::Args;
+use eigenformer_data::DatasetKind;
+use eigenformer_model::AttentionKind;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Bumped when a change of the training code makes cached runs stale (it is part of every hash).
+pub const CACHE_VERSION: u32 = 1;
+
+/// A configuration value that cannot be trained.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("{file}: {message}")]
+    Invalid { file: String, message: String },
+}
+
+fn default_model() -> String {
+    "vit-small".into()
+}
+fn default_epochs() -> usize {
+    10
+}
+fn default_batch_size() -> usize {
+    128
+}
+fn default_lr() -> f64 {
+    5e-4
+}
+fn default_weight_decay() -> f64 {
+    0.05
+}
+fn default_warmup_epochs() -> f64 {
+    1.0
+}
+fn default_label_smoothing() -> f64 {
+    0.1
+}
+fn default_clip() -> f64 {
+    1.0
+}
+fn default_train_fraction() -> f64 {
+    1.0
+}
+
+/// The configuration of one training run. Field order is the order of the JSON, which the run
+/// hash covers: append new fields at the end with a default that reproduces the old behaviour.
+#[derive(Args, Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Dataset: fashion-mnist, mnist, cifar10, cifar100.
+    #[arg(
+        long,
+        required_unless_present = "config",
+        default_value = "",
+        hide_default_value = true
+    )]
+    pub dataset: String,
+    /// Model preset: vit-small (28×28×1), vit-cifar (32×32×3), deit-ti.
+    #[arg(long, default_value = "vit-small")]
+    #[serde(default = "default_model")]
+    pub model: String,
+    /// Attention variant: plain, featscale, attnscale, spectral+, spectral-.
+    #[arg(long, default_value = "plain", value_parser = parse_attention)]
+    pub attention: String,
+    /// Override the preset's depth.
+    #[arg(long)]
+    #[serde(default)]
+    pub depth: Option<usize>,
+    /// Override the preset's width (the MLP hidden width scales with it).
+    #[arg(long)]
+    #[serde(default)]
+    pub width: Option<usize>,
+    /// Override the preset's number of heads.
+    #[arg(long)]
+    #[serde(default)]
+    pub heads: Option<usize>,
+    /// Epochs.
+    #[arg(long, default_value_t = default_epochs())]
+    #[serde(default = "default_epochs")]
+    pub epochs: usize,
+    /// Images per step.
+    #[arg(long, default_value_t = default_batch_size())]
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Peak learning rate (AdamW, cosine schedule).
+    #[arg(long, default_value_t = default_lr())]
+    #[serde(default = "default_lr")]
+    pub lr: f64,
+    /// Decoupled weight decay.
+    #[arg(long, default_value_t = default_weight_decay())]
+    #[serde(default = "default_weight_decay")]
+    pub weight_decay: f64,
+    /// Linear warm-up, in epochs (fractions allowed).
+    #[arg(long, default_value_t = default_warmup_epochs())]
+    #[serde(default = "default_warmup_epochs")]
+    pub warmup_epochs: f64,
+    /// Label smoothing of the training loss.
+    #[arg(long, default_value_t = default_label_smoothing())]
+    #[serde(default = "default_label_smoothing")]
+    pub label_smoothing: f64,
+    /// Global gradient-norm clip (0 = off).
+    #[arg(long, default_value_t = default_clip())]
+    #[serde(default = "default_clip")]
+    pub clip: f64,
+    /// Class-balanced fraction of the training set, in (0, 1].
+    #[arg(long, default_value_t = default_train_fraction())]
+    #[serde(default = "default_train_fraction")]
+    pub train_fraction: f64,
+    /// Seed (initialisation, shuffling, augmentation, drop-path).
+    #[arg(long, default_value_t = 0)]
+    #[serde(default)]
+    pub seed: u64,
+    /// At most this many batches per epoch (smoke tests).
+    #[arg(long)]
+    #[serde(default)]
+    pub max_train_batches: Option<usize>,
+    /// Evaluate on the first N test images only.
+    #[arg(long)]
+    #[serde(default)]
+    pub eval_limit: Option<usize>,
+}
+
+fn parse_attention(text: &str) -> Result<String, String> {
+    text.parse::<AttentionKind>()
+        .map(|_| text.to_string())
+        .map_err(|_| {
+            format!("unknown attention {text:?} (known: plain, featscale, attnscale, spectral+, spectral-)")
+        })
+}
+
+impl TrainConfig {
+    /// Checks every value, so a bad flag or experiment file fails before any data is loaded or
+    /// any training starts. `file` names the source (a file, or `command line`) in the error.
+    pub fn validate(&self, file: &str) -> Result<(), ConfigError> {
+        let bad = |m: String| {
+            Err(ConfigError::Invalid {
+                file: file.to_string(),
+                message: m,
+            })
+        };
+        if DatasetKind::from_name(&self.dataset).is_none() {
+            let known: Vec<_> = DatasetKind::ALL.iter().map(|k| k.name()).collect();
+            return bad(format!(
+                "unknown dataset {:?} (known: {})",
+                self.dataset,
+                known.join(", ")
+            ));
+        }
+        if self.attention.parse::<AttentionKind>().is_err() {
+            return bad(format!(
+                "unknown attention {:?} (known: plain, featscale, attnscale, spectral+, spectral-)",
+                self.attention
+            ));
+        }
+        if self.dataset.is_empty() {
+            return bad("a dataset is required (--dataset, or `dataset` in the file)".into());
+        }
+        if self.epochs == 0 || self.batch_size == 0 {
+            return bad("epochs and batch_size must be at least 1".into());
+        }
+        if !(self.train_fraction > 0.0 && self.train_fraction <= 1.0) {
+            return bad(format!(
+                "train_fraction must be in (0, 1], got {}",
+                self.train_fraction
+            ));
+        }
+        for (name, v) in [
+            ("lr", self.lr),
+            ("weight_decay", self.weight_decay),
+            ("warmup_epochs", self.warmup_epochs),
+            ("label_smoothing", self.label_smoothing),
+            ("clip", self.clip),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return bad(format!("{name} must be finite and non-negative, got {v}"));
+            }
+        }
+        if [self.depth, self.width, self.heads, self.max_train_batches].contains(&Some(0)) {
+            return bad("depth, width, heads and max_train_batches must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// The hash of the full configuration (16 hex digits of a sha256 over [`CACHE_VERSION`] and
+    /// the spec's JSON, whose field order is fixed): equal specs give equal hashes, and a change of
+    /// any field gives another.
+    pub fn hash(&self) -> String {
+        let mut h = eigenformer_io::Sha256Stream::default();
+        h.update(format!("eigenformer-run-v{CACHE_VERSION}\n").as_bytes());
+        // Serialising a struct of plain fields cannot fail; an empty string would still hash.
+        h.update(serde_json::to_string(self).unwrap_or_default().as_bytes());
+        h.hex()[..16].to_string()
+    }
+
+    /// A short human label: `spectral+ depth=4 fraction=0.25 seed=1`.
+    pub fn label(&self) -> String {
+        let mut s = self.attention.clone();
+        if let Some(d) = self.depth {
+            s.push_str(&format!(" depth={d}"));
+        }
+        if self.train_fraction < 1.0 {
+            s.push_str(&format!(" fraction={}", self.train_fraction));
+        }
+        s.push_str(&format!(" seed={}", self.seed));
+        s
+    }
+
+    /// Training images per epoch (the dataset's training split, the fraction and the batch cap),
+    /// for progress and cost estimates; the class-balanced subset may differ by a few images.
+    pub fn images_per_epoch(&self) -> usize {
+        let full = match DatasetKind::from_name(&self.dataset) {
+            Some(DatasetKind::Cifar10 | DatasetKind::Cifar100) => 50_000,
+            _ => 60_000,
+        };
+        let subset = (full as f64 * self.train_fraction).round() as usize;
+        match self.max_train_batches {
+            Some(m) => subset.min(m * self.batch_size),
+            None => subset,
+        }
+    }
+
+    /// Training image-steps of the whole run (images per epoch × epochs).
+    pub fn image_steps(&self) -> usize {
+        self.images_per_epoch() * self.epochs
+    }
+
+    /// The attention variant (validated by [`TrainConfig::validate`]; plain if it does not parse).
+    pub fn attention_kind(&self) -> AttentionKind {
+        self.attention.parse().unwrap_or(AttentionKind::Plain)
+    }
+
+    /// The gradient-norm clip, `None` when off (0).
+    pub fn clip_norm(&self) -> Option<f32> {
+        (self.clip > 0.0).then_some(self.clip as f32)
+    }
+
+    /// Differences that make a checkpoint of `self` unusable for a run of `other` (empty = same):
+    /// every field but `eval_limit`, which only changes the evaluation.
+    pub fn mismatches(&self, other: &TrainConfig) -> Vec<String> {
+        let (a, b) = (fields(self), fields(other));
+        a.iter()
+            .filter(|(k, _)| k.as_str() != "eval_limit")
+            .filter_map(|(k, v)| {
+                let w = b.get(k).unwrap_or(&serde_json::Value::Null);
+                (v != w).then(|| format!("{}: checkpoint {v}, now {w}", k.replace('_', "-")))
+            })
+            .collect()
+    }
+}
+
+/// The fields of a configuration as JSON values, in declaration order.
+fn fields(c: &TrainConfig) -> serde_json::Map<String, serde_json::Value> {
+    match serde_json::to_value(c) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[arg(long)]
+        config: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        train: TrainConfig,
+    }
+
+    #[test]
+    fn flags_and_file_give_the_same_configuration() {
+        let from_flags =
+            Cli::parse_from(["t", "--dataset", "mnist", "--lr", "0.002", "--depth", "3"]).train;
+        let from_file: TrainConfig =
+            toml::from_str("dataset = \"mnist\"\nlr = 0.002\ndepth = 3\n").unwrap();
+        assert_eq!(from_flags, from_file);
+        assert_eq!(from_flags.hash(), from_file.hash());
+        from_flags.validate("command line").unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        let err =
+            toml::from_str::<TrainConfig>("dataset = \"mnist\"\nlearning_rate = 1\n").unwrap_err();
+        assert!(err.to_string().contains("learning_rate"), "{err}");
+        let mut c: TrainConfig = toml::from_str("dataset = \"mnist\"\n").unwrap();
+        c.train_fraction = 0.0;
+        assert!(c
+            .validate("f.toml")
+            .unwrap_err()
+            .to_string()
+            .starts_with("f.toml: train_fraction"));
+        assert!(Cli::try_parse_from(["t", "--attention", "nope", "--dataset", "mnist"]).is_err());
+        assert!(
+            Cli::try_parse_from(["t"]).is_err(),
+            "a dataset is required without --config"
+        );
+        assert!(Cli::try_parse_from(["t", "--config", "c.json"]).is_ok());
+    }
+
+    #[test]
+    fn mismatches_name_the_differing_flags_and_ignore_eval_limit() {
+        let a: TrainConfig = toml::from_str("dataset = \"mnist\"\n").unwrap();
+        let mut b = a.clone();
+        b.eval_limit = Some(10);
+        assert!(a.mismatches(&b).is_empty());
+        b.batch_size = 7;
+        let m = a.mismatches(&b);
+        assert_eq!(m.len(), 1);
+        assert!(
+            m[0].starts_with("batch-size: checkpoint 128, now 7"),
+            "{m:?}"
+        );
+    }
+}
