@@ -24,6 +24,9 @@ pub enum ConfigError {
     Invalid { file: String, message: String },
 }
 
+fn default_attention() -> String {
+    "plain".into()
+}
 fn default_model() -> String {
     "vit-small".into()
 }
@@ -71,6 +74,7 @@ pub struct TrainConfig {
     pub model: String,
     /// Attention variant: plain, featscale, attnscale, spectral+, spectral-.
     #[arg(long, default_value = "plain", value_parser = parse_attention)]
+    #[serde(default = "default_attention")]
     pub attention: String,
     /// Override the preset's depth.
     #[arg(long)]
