@@ -42,6 +42,19 @@ pub enum SpectralError {
         /// The tolerance that was applied.
         tol: f64,
     },
+    /// A matrix that must be lower-triangular (a causal attention matrix) has a nonzero entry
+    /// above the diagonal.
+    #[error(
+        "matrix `{arg}` is not lower-triangular: entry {index:?} above the diagonal is {value:e}"
+    )]
+    NotLowerTriangular {
+        /// Name of the offending argument.
+        arg: &'static str,
+        /// `[i, j]` (`j > i`) of the first nonzero entry above the diagonal, in row-major order.
+        index: Vec<usize>,
+        /// Its value.
+        value: f64,
+    },
     /// A matrix that must be symmetric is not.
     #[error("matrix `{arg}` is not symmetric: max |a_ij - a_ji| = {max_asymmetry:e}")]
     NotSymmetric {

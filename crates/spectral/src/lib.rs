@@ -13,14 +13,15 @@
 //! - [`npy`]: `.npy` reading (`f32`/`f64` → `f64`) and writing.
 //! - [`spectrum`]: [`UpdateSpectrum`] — the `n·d` eigenvalues `μ_ij = 1 + a_i h_j` (C1), DC mode,
 //!   dominating pairs, [`Regime`] and [`LimitNotions`]; LayerNorm (C8), per-head (C9) and multi-head
-//!   variants.
+//!   variants; the exact spectrum of a causal (lower-triangular) A from its diagonal.
 //! - [`metrics`]: smoothing measurements on token matrices (cosine, HC/DC, σ₂/σ₁, effective rank,
 //!   relative residual) and the asymmetry of H.
 //! - [`dynamics`]: simulation of deep stacks (single/multi-head, optional renormalisation, pre-LN).
 //! - [`construction`]: the spectral reparameterisation `H = V diag(λ) V⁻¹` (C10).
 //! - [`random`]: seeded random instances (softmax attention, bases, matrices with a prescribed
 //!   spectrum) and the dense reference update, shared by the property tests and the theory report.
-//! - [`validate`]: input checks, including [`check_row_stochastic`].
+//! - [`validate`]: input checks, including [`check_row_stochastic`] and
+//!   [`check_lower_triangular`].
 //! - [`error`]: the error type, [`SpectralError`].
 //!
 //! ## Example
@@ -59,9 +60,9 @@ pub use metrics::{
 };
 pub use num_complex::Complex64;
 pub use spectrum::{
-    attention_spectrum, head_eigenvalues, layernorm_effective_h, multi_head_spectrum,
-    pre_ln_spectrum, AttentionSpectrum, HeadEigenvalues, HeadInput, HeadWeights, LimitNotions,
-    ModePair, MultiHeadMethod, MultiHeadSpectrum, PreLnSpectrum, Regime, SpectrumOptions,
-    UpdateSpectrum,
+    attention_spectrum, causal_attention_spectrum, head_eigenvalues, layernorm_effective_h,
+    multi_head_spectrum, pre_ln_spectrum, AttentionSpectrum, HeadEigenvalues, HeadInput,
+    HeadWeights, LimitNotions, ModePair, MultiHeadMethod, MultiHeadSpectrum, PreLnSpectrum, Regime,
+    SpectrumOptions, UpdateSpectrum,
 };
-pub use validate::check_row_stochastic;
+pub use validate::{check_lower_triangular, check_row_stochastic};

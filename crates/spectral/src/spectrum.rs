@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Result, SpectralError};
 use crate::linalg::{eigen, eigenvalues, spectral_order};
 use crate::validate::{
-    check_finite1, check_matrix, check_row_stochastic_named, check_square, DEFAULT_STOCHASTIC_TOL,
+    check_finite1, check_lower_triangular, check_matrix, check_row_stochastic_named, check_square,
+    DEFAULT_STOCHASTIC_TOL,
 };
 
 /// What the dominating eigenvalue(s) of the update imply for deep stacks (theory.md §2).
@@ -199,6 +200,40 @@ pub fn attention_spectrum(
         eigenvalues: e.values,
         dc_index,
         dc_constancy: constancy(dc_index),
+    })
+}
+
+/// Spectrum of a causal (decoder) attention matrix, read off its diagonal (theory.md, causal
+/// attention).
+///
+/// A lower-triangular row-stochastic A has the real spectrum `{A_ii}` (the eigenvalues of a
+/// triangular matrix are its diagonal entries), with `A_11 = 1` (the first token attends only to
+/// itself) and the eigenvector `1` for it (`A 1 = 1`): the DC mode. With positive entries on and
+/// below the diagonal every other `A_ii` lies in `(0, 1)`.
+///
+/// Why not [`attention_spectrum`]: a causal A is far from normal, and two nearly equal diagonal
+/// entries make its eigenvalues ill-conditioned, so a general eigensolver can return them with
+/// large errors or as spurious complex pairs; the diagonal is exact.
+///
+/// The eigenvalues are sorted by [`spectral_order`]; `dc_index` is the position of `A_11` and
+/// `dc_constancy` is 1 (the DC eigenvector is exactly `1`). A repeated eigenvalue 1 (a later token
+/// attending only to itself, so A is reducible) shows as a second diagonal entry at 1. Fails unless
+/// A is row-stochastic within `stochastic_tol` and exactly 0 above the diagonal
+/// ([`crate::validate::check_lower_triangular`]).
+pub fn causal_attention_spectrum(
+    a: ArrayView2<'_, f64>,
+    stochastic_tol: f64,
+) -> Result<AttentionSpectrum> {
+    check_row_stochastic_named("a", a, stochastic_tol)?;
+    let n = check_lower_triangular("a", a)?;
+    let diagonal: Vec<Complex64> = (0..n).map(|i| Complex64::new(a[[i, i]], 0.0)).collect();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&i, &j| spectral_order(&diagonal[i], &diagonal[j]).then(i.cmp(&j)));
+    let dc_index = order.iter().position(|&k| k == 0).unwrap_or(0);
+    Ok(AttentionSpectrum {
+        eigenvalues: order.iter().map(|&k| diagonal[k]).collect(),
+        dc_index,
+        dc_constancy: 1.0,
     })
 }
 
@@ -835,6 +870,34 @@ mod tests {
         assert_eq!(s.dc_index, 0);
         assert_eq!(s.a_eigenvalues[0], c(1.0));
         assert!(UpdateSpectrum::from_eigenvalues(vec![c(1.0)], 3, vec![c(0.1)], &opts).is_err());
+    }
+
+    #[test]
+    fn causal_spectrum_is_the_diagonal() {
+        let a = array![[1.0, 0.0, 0.0], [0.6, 0.4, 0.0], [0.1, 0.2, 0.7]];
+        let att = causal_attention_spectrum(a.view(), 1e-12).unwrap();
+        assert_eq!(att.eigenvalues, vec![c(1.0), c(0.7), c(0.4)]);
+        assert_eq!(att.dc_index, 0);
+        assert_eq!(att.dc_constancy, 1.0);
+        // The general route agrees on this well-separated diagonal.
+        let general = attention_spectrum(a.view(), 1e-12).unwrap();
+        for (x, y) in general.eigenvalues.iter().zip(&att.eigenvalues) {
+            assert!((x - y).norm() < 1e-12);
+        }
+        // A_11 is the DC mode even when a later diagonal entry rounds above it.
+        let b = array![[1.0 - 1e-13, 0.0], [0.0, 1.0]];
+        let att = causal_attention_spectrum(b.view(), 1e-9).unwrap();
+        assert_eq!((att.dc_index, att.eigenvalues[0]), (1, c(1.0)));
+        let upper = array![[0.9, 0.1], [0.3, 0.7]];
+        assert!(matches!(
+            causal_attention_spectrum(upper.view(), 1e-12),
+            Err(SpectralError::NotLowerTriangular { .. })
+        ));
+        let not_stochastic = array![[1.0, 0.0], [0.3, 0.6]];
+        assert!(matches!(
+            causal_attention_spectrum(not_stochastic.view(), 1e-12),
+            Err(SpectralError::NotRowStochastic { .. })
+        ));
     }
 
     #[test]

@@ -108,6 +108,30 @@ pub fn check_row_stochastic_named(
     Ok(())
 }
 
+/// Checks that `a` is square, finite and lower-triangular: every entry above the diagonal is
+/// exactly 0, as a causal mask makes it (masked softmax scores give `exp(−∞) = 0`).
+///
+/// Why exactly 0: only then is the spectrum exactly the diagonal (theory.md, causal attention),
+/// which [`crate::spectrum::causal_attention_spectrum`] reads off without an eigendecomposition. A
+/// matrix with small nonzero entries above the diagonal is not causal; analyse it with
+/// [`crate::spectrum::attention_spectrum`].
+pub fn check_lower_triangular(arg: &'static str, a: ArrayView2<'_, f64>) -> Result<usize> {
+    let n = check_square(arg, a)?;
+    for i in 0..n {
+        for j in (i + 1)..n {
+            let value = a[[i, j]];
+            if value != 0.0 {
+                return Err(SpectralError::NotLowerTriangular {
+                    arg,
+                    index: vec![i, j],
+                    value,
+                });
+            }
+        }
+    }
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +153,25 @@ mod tests {
         }
         let c = array![[1.5, -0.5], [0.0, 1.0]];
         assert!(check_row_stochastic(c.view(), 1e-6).is_err());
+    }
+
+    #[test]
+    fn lower_triangular_accepts_and_rejects() {
+        let l = array![[1.0, 0.0], [0.3, 0.7]];
+        assert_eq!(check_lower_triangular("a", l.view()).unwrap(), 2);
+        let u = array![[1.0, 1e-300], [0.3, 0.7]];
+        match check_lower_triangular("a", u.view()) {
+            Err(SpectralError::NotLowerTriangular { index, value, .. }) => {
+                assert_eq!(index, vec![0, 1]);
+                assert_eq!(value, 1e-300);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let r = ndarray::Array2::<f64>::zeros((2, 3));
+        assert!(matches!(
+            check_lower_triangular("a", r.view()),
+            Err(SpectralError::Shape { .. })
+        ));
     }
 
     #[test]
