@@ -50,8 +50,15 @@ const fn optional(dep: &'static str, feature: &'static str) -> Edge {
 /// A new crate must be added here (the check fails for an unknown member).
 pub const LAYERS: &[(&str, Allowed)] = &[
     ("eigenformer-io", Allowed::Only(&[])),
-    ("eigenformer-tensor", Allowed::Only(&[])),
-    ("eigenformer-spectral", Allowed::Only(&[])),
+    ("eigenformer-linalg", Allowed::Only(&[])),
+    (
+        "eigenformer-tensor",
+        Allowed::Only(&[plain("eigenformer-linalg")]),
+    ),
+    (
+        "eigenformer-spectral",
+        Allowed::Only(&[plain("eigenformer-linalg")]),
+    ),
     (
         "eigenformer-model",
         Allowed::Only(&[plain("eigenformer-tensor")]),
@@ -586,6 +593,23 @@ mod tests {
             violations(&metadata(&format!("{TENSOR}, {cuda_dev}"), "{}", false)).len(),
             1
         );
+    }
+
+    #[test]
+    fn linalg_is_below_tensor_and_spectral() {
+        let row = |name: &str| LAYERS.iter().find(|(n, _)| *n == name).map(|(_, a)| *a);
+        assert!(matches!(row("eigenformer-linalg"), Some(Allowed::Only([]))));
+        for user in ["eigenformer-tensor", "eigenformer-spectral"] {
+            match row(user) {
+                Some(Allowed::Only(edges)) => assert!(
+                    edges
+                        .iter()
+                        .any(|e| e.dep == "eigenformer-linalg" && e.behind_feature.is_none()),
+                    "{user} may not use eigenformer-linalg"
+                ),
+                other => panic!("{user}: {other:?}"),
+            }
+        }
     }
 
     #[test]

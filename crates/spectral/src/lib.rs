@@ -4,7 +4,9 @@
 //! eigenvalues of A, H and the Kronecker update without forming it, regime prediction, simulation of
 //! the dynamics and smoothing metrics.
 //!
-//! **Layering:** stands alone on `faer`; it depends on none of the other `eigenformer-*` crates.
+//! **Layering:** built on `faer`; of the other `eigenformer-*` crates it depends only on
+//! `eigenformer-linalg` (the faer ⇄ ndarray copies, sign-fixed QR and checked solve it shares with
+//! `eigenformer-tensor`), not on `eigenformer-tensor`.
 //!
 //! ## Modules
 //!

@@ -14,22 +14,32 @@
 
 use std::cmp::Ordering;
 
-use faer::linalg::solvers::Solve;
-use faer::{Mat, MatRef, Side};
+use eigenformer_linalg::LinalgError;
+use faer::Side;
 use ndarray::{Array2, ArrayView2};
 use num_complex::Complex64;
 
 use crate::error::{Result, SpectralError};
 use crate::validate::{check_matrix, check_square};
 
-/// Copies an ndarray matrix into a faer matrix.
-pub fn to_faer(a: ArrayView2<'_, f64>) -> Mat<f64> {
-    Mat::from_fn(a.nrows(), a.ncols(), |i, j| a[[i, j]])
-}
+/// The faer ⇄ ndarray copies, shared with `eigenformer-tensor` through `eigenformer-linalg`.
+pub use eigenformer_linalg::{from_faer, to_faer};
 
-/// Copies a faer matrix into an ndarray matrix.
-pub fn from_faer(m: MatRef<'_, f64>) -> Array2<f64> {
-    Array2::from_shape_fn((m.nrows(), m.ncols()), |(i, j)| m[(i, j)])
+/// Maps an error of the shared linear algebra into this crate's error, with this crate's wording.
+fn from_linalg(e: LinalgError) -> SpectralError {
+    match e {
+        LinalgError::Shape { arg, got, expected } => SpectralError::Shape { arg, got, expected },
+        LinalgError::NonFinite { arg, index } => SpectralError::NonFinite { arg, index },
+        LinalgError::Singular { rcond } => SpectralError::Singular { arg: "a", rcond },
+        // Only `eigenformer_linalg::solve_residual_checked` reports these, and this crate uses the
+        // pivot-ratio test instead; should that change, they still say that `a` is singular.
+        LinalgError::NonFiniteSolution | LinalgError::LargeResidual { .. } => {
+            SpectralError::Singular {
+                arg: "a",
+                rcond: f64::NAN,
+            }
+        }
+    }
 }
 
 /// The crate's total order on eigenvalues: descending modulus, then descending real part, then
@@ -192,55 +202,25 @@ pub fn svd(a: ArrayView2<'_, f64>) -> Result<Svd> {
 /// that `R_ii ≥ 0` makes `A ↦ Q` a continuous (indeed smooth, for full-rank A) function, which the
 /// spectral reparameterisation (theory.md §5) needs so that training does not see sign jumps.
 /// Returns `(Q, R)` with `Q` `m × k` having orthonormal columns and `R` `k × k` upper triangular.
+///
+/// This is [`eigenformer_linalg::qr_sign_fixed`], the same factorisation as the differentiable
+/// `Tensor::qr`, with this crate's input checks (non-empty, finite) and errors.
 pub fn qr_sign_fixed(a: ArrayView2<'_, f64>) -> Result<(Array2<f64>, Array2<f64>)> {
-    let (m, k) = check_matrix("a", a)?;
-    if m < k {
-        return Err(SpectralError::Shape {
-            arg: "a",
-            got: vec![m, k],
-            expected: "at least as many rows as columns".into(),
-        });
-    }
-    let f = to_faer(a).qr();
-    let mut q = from_faer(f.compute_thin_Q().as_ref());
-    let mut r = from_faer(f.thin_R());
-    for i in 0..k {
-        if r[[i, i]] < 0.0 {
-            r.row_mut(i).mapv_inplace(|v| -v);
-            q.column_mut(i).mapv_inplace(|v| -v);
-        }
-    }
-    Ok((q, r))
+    check_matrix("a", a)?;
+    eigenformer_linalg::qr_sign_fixed(a).map_err(from_linalg)
 }
 
 /// Solves `A X = B` for square invertible `A` (LU with partial pivoting).
 ///
 /// Returns [`SpectralError::Singular`] when `min|U_ii| / max|U_ii| < 1e-14`, i.e. when the solution
 /// would be dominated by rounding error.
+///
+/// This is [`eigenformer_linalg::solve`] with this crate's input checks (non-empty, finite) and
+/// errors.
 pub fn solve(a: ArrayView2<'_, f64>, b: ArrayView2<'_, f64>) -> Result<Array2<f64>> {
-    let n = check_square("a", a)?;
+    check_square("a", a)?;
     check_matrix("b", b)?;
-    if b.nrows() != n {
-        return Err(SpectralError::Shape {
-            arg: "b",
-            got: vec![b.nrows(), b.ncols()],
-            expected: format!("{n} rows to match `a`"),
-        });
-    }
-    let lu = to_faer(a).partial_piv_lu();
-    let u = lu.U();
-    let (mut lo, mut hi) = (f64::INFINITY, 0.0_f64);
-    for i in 0..n {
-        let p = u[(i, i)].abs();
-        lo = lo.min(p);
-        hi = hi.max(p);
-    }
-    let rcond = if hi > 0.0 { lo / hi } else { 0.0 };
-    if rcond.is_nan() || rcond < 1e-14 {
-        return Err(SpectralError::Singular { arg: "a", rcond });
-    }
-    let x = lu.solve(to_faer(b).as_ref());
-    Ok(from_faer(x.as_ref()))
+    eigenformer_linalg::solve(a, b).map_err(from_linalg)
 }
 
 #[cfg(test)]
@@ -314,7 +294,51 @@ mod tests {
         let s = array![[1.0, 2.0], [2.0, 4.0]];
         assert!(matches!(
             solve(s.view(), b.view()),
-            Err(SpectralError::Singular { .. })
+            Err(SpectralError::Singular { arg: "a", .. })
         ));
+    }
+
+    /// The errors (kinds and messages) this crate reported before the QR and solve moved to
+    /// `eigenformer-linalg`.
+    #[test]
+    fn qr_and_solve_errors_keep_their_messages() {
+        let wide = Array2::<f64>::zeros((2, 3));
+        assert_eq!(
+            qr_sign_fixed(wide.view()).unwrap_err().to_string(),
+            "argument `a` has shape [2, 3], expected at least as many rows as columns"
+        );
+        let empty = Array2::<f64>::zeros((3, 0));
+        assert_eq!(
+            qr_sign_fixed(empty.view()).unwrap_err().to_string(),
+            "argument `a` has shape [3, 0], expected a non-empty matrix"
+        );
+        let nan = array![[1.0, 0.0], [f64::NAN, 1.0], [0.0, 0.0]];
+        assert_eq!(
+            qr_sign_fixed(nan.view()).unwrap_err().to_string(),
+            "argument `a` contains a non-finite value at index [1, 0]"
+        );
+        let a = Array2::<f64>::eye(3);
+        let b = Array2::<f64>::ones((2, 1));
+        assert_eq!(
+            solve(a.view(), b.view()).unwrap_err().to_string(),
+            "argument `b` has shape [2, 1], expected 3 rows to match `a`"
+        );
+        assert_eq!(
+            solve(wide.view(), b.view()).unwrap_err().to_string(),
+            "argument `a` has shape [2, 3], expected a non-empty square matrix"
+        );
+        let mut b3 = Array2::<f64>::ones((3, 1));
+        b3[[2, 0]] = f64::INFINITY;
+        assert_eq!(
+            solve(a.view(), b3.view()).unwrap_err().to_string(),
+            "argument `b` contains a non-finite value at index [2, 0]"
+        );
+        let zero = Array2::<f64>::zeros((3, 3));
+        assert_eq!(
+            solve(zero.view(), Array2::<f64>::ones((3, 1)).view())
+                .unwrap_err()
+                .to_string(),
+            "matrix `a` is numerically singular (reciprocal pivot ratio 0e0)"
+        );
     }
 }

@@ -3,7 +3,9 @@
 //! f32 n-dimensional tensors on `ndarray` storage, a [`Device`] enum, reverse-mode automatic
 //! differentiation, optimisers and a finite-difference gradient checker.
 //!
-//! **Layering:** this is the bottom layer. It depends on none of the other `eigenformer-*` crates.
+//! **Layering:** the bottom layer of the autodiff stack. Of the other `eigenformer-*` crates it
+//! depends only on `eigenformer-linalg` (the f64 QR and solve behind [`Tensor::qr`] and
+//! [`Tensor::solve`]).
 
 pub mod device;
 pub mod error;

@@ -1,25 +1,42 @@
 //! Differentiable linear algebra for the spectral reparameterisation (theory.md §5): a sign-fixed
-//! thin QR and a linear solve. Both factorise in f64 through faer and return f32 tensors; the small
+//! thin QR and a linear solve. Both factorise in f64 through `eigenformer-linalg` (the same
+//! factorisations as the spectral crate's reference code) and return f32 tensors; the small
 //! matrices involved (d×d per head) make the f64 detour cheap and keep the orthogonality of Q tight.
+//! The backward passes live here.
 
 use crate::error::{Result, TensorError};
 use crate::tensor::Tensor;
-use faer::linalg::solvers::Solve;
-use faer::Mat;
+use eigenformer_linalg::{self as la, LinalgError};
 use ndarray::{Array2, ArrayD, Ix2};
 
-fn to_faer(a: &ArrayD<f32>) -> Mat<f64> {
-    let a2 = a.view().into_dimensionality::<Ix2>().expect("2-D checked");
-    Mat::from_fn(a2.nrows(), a2.ncols(), |i, j| a2[[i, j]] as f64)
+/// The f64 copy of a 2-D f32 array that the factorisations work on (exact: f32 ⊂ f64).
+fn to_f64(a: &ArrayD<f32>) -> Array2<f64> {
+    a.view()
+        .into_dimensionality::<Ix2>()
+        .expect("2-D checked")
+        .mapv(f64::from)
 }
 
-fn to_faer_t(a: &ArrayD<f32>) -> Mat<f64> {
-    let a2 = a.view().into_dimensionality::<Ix2>().expect("2-D checked");
-    Mat::from_fn(a2.ncols(), a2.nrows(), |i, j| a2[[j, i]] as f64)
-}
-
-fn from_faer(m: &Mat<f64>) -> Array2<f64> {
-    Array2::from_shape_fn((m.nrows(), m.ncols()), |(i, j)| m[(i, j)])
+/// Reports an error of the shared linear algebra as this crate's error for `op`.
+fn linalg_error(op: &'static str, e: LinalgError) -> TensorError {
+    match e {
+        // The ops check the shapes themselves first, with their own wording.
+        LinalgError::Shape { arg, got, expected } => TensorError::InvalidShape {
+            op,
+            shape: got,
+            reason: format!("`{arg}`: expected {expected}"),
+        },
+        LinalgError::NonFinite { .. } => TensorError::Numerical {
+            op,
+            reason: "input has non-finite values".into(),
+        },
+        LinalgError::Singular { .. }
+        | LinalgError::NonFiniteSolution
+        | LinalgError::LargeResidual { .. } => TensorError::Numerical {
+            op,
+            reason: e.to_string(),
+        },
+    }
 }
 
 fn to_f32(a: &Array2<f64>) -> ArrayD<f32> {
@@ -72,23 +89,11 @@ impl Tensor {
                 reason: "needs at least as many rows as columns".into(),
             });
         }
-        let a = self.to_array();
-        if a.iter().any(|v| !v.is_finite()) {
-            return Err(TensorError::Numerical {
-                op: "qr",
-                reason: "input has non-finite values".into(),
-            });
-        }
-        let qr = to_faer(&a).qr();
-        let mut q = from_faer(&qr.compute_thin_Q());
-        let r_full = qr.thin_R();
-        let mut r =
-            Array2::from_shape_fn((n, n), |(i, j)| if j >= i { r_full[(i, j)] } else { 0.0 });
+        // Non-finite input is refused by the factorisation ("input has non-finite values").
+        let (q, r) = la::qr_sign_fixed(to_f64(&self.to_array()).view())
+            .map_err(|e| linalg_error("qr", e))?;
+        // The backward divides by R_ii (`right_solve_rt`): refuse rank deficiency here.
         for i in 0..n {
-            if r[[i, i]] < 0.0 {
-                r.row_mut(i).mapv_inplace(|v| -v);
-                q.column_mut(i).mapv_inplace(|v| -v);
-            }
             if r[[i, i]] == 0.0 {
                 return Err(TensorError::Numerical {
                     op: "qr",
@@ -141,9 +146,11 @@ impl Tensor {
                 reason: "A must be square and B must have as many rows as A".into(),
             });
         }
-        let a = self.to_array();
-        let bd = b.to_array();
-        let x = solve_checked(&to_faer(&a), &to_faer(&bd))?;
+        // The residual test, not the pivot ratio: see `eigenformer_linalg::solve_residual_checked`.
+        let a = to_f64(&self.to_array());
+        let bd = to_f64(&b.to_array());
+        let x = la::solve_residual_checked(a.view(), bd.view())
+            .map_err(|e| linalg_error("solve", e))?;
         let x_saved = x.clone();
         Ok(Tensor::from_op(
             to_f32(&x),
@@ -155,41 +162,14 @@ impl Tensor {
                     .into_dimensionality::<Ix2>()
                     .expect("2-D")
                     .mapv(f64::from);
-                let gm = Mat::from_fn(g64.nrows(), g64.ncols(), |i, j| g64[[i, j]]);
-                let db = solve_checked(&to_faer_t(&a), &gm)?;
+                let db = la::solve_residual_checked(a.t(), g64.view())
+                    .map_err(|e| linalg_error("solve", e))?;
                 let da = needs[0].then(|| to_f32(&(-db.dot(&x_saved.t()))));
                 let dbf = needs[1].then(|| to_f32(&db));
                 Ok(vec![da, dbf])
             },
         ))
     }
-}
-
-fn solve_checked(a: &Mat<f64>, b: &Mat<f64>) -> Result<Array2<f64>> {
-    let lu = a.partial_piv_lu();
-    let x = from_faer(&lu.solve(b));
-    if x.iter().any(|v| !v.is_finite()) {
-        return Err(TensorError::Numerical {
-            op: "solve",
-            reason: "the matrix is singular (the solution is not finite)".into(),
-        });
-    }
-    // A nearly singular matrix gives a finite but meaningless answer: check the residual.
-    let a_nd = from_faer(a);
-    let b_nd = from_faer(b);
-    let residual = (&a_nd.dot(&x) - &b_nd)
-        .iter()
-        .fold(0.0f64, |m, v| m.max(v.abs()));
-    let scale = a_nd.iter().fold(0.0f64, |m, v| m.max(v.abs()))
-        * x.iter().fold(0.0f64, |m, v| m.max(v.abs()))
-        + b_nd.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    if residual > 1e-6 * scale.max(f64::MIN_POSITIVE) {
-        return Err(TensorError::Numerical {
-            op: "solve",
-            reason: format!("the matrix is singular to working precision (residual {residual:e})"),
-        });
-    }
-    Ok(x)
 }
 
 #[cfg(test)]
@@ -218,5 +198,51 @@ mod tests {
         let s = Tensor::from_array(array![[1.0f32, 2.0], [2.0, 4.0]].into_dyn());
         let err = s.solve(&b).unwrap_err().to_string();
         assert!(err.contains("singular"), "{err}");
+    }
+
+    /// The errors (kinds and messages) these ops reported before the factorisations moved to
+    /// `eigenformer-linalg`.
+    #[test]
+    fn errors_keep_their_messages() {
+        let b = Tensor::from_array(array![[1.0f32], [1.0]].into_dyn());
+        let s = Tensor::from_array(array![[1.0f32, 2.0], [2.0, 4.0]].into_dyn());
+        assert_eq!(
+            s.solve(&b).unwrap_err().to_string(),
+            "solve: numerical failure: the matrix is singular (the solution is not finite)"
+        );
+        let nan = Tensor::from_array(array![[1.0f32, 0.0], [f32::NAN, 1.0]].into_dyn());
+        assert_eq!(
+            nan.qr().unwrap_err().to_string(),
+            "qr: numerical failure: input has non-finite values"
+        );
+        assert_eq!(
+            s.qr().unwrap_err(),
+            TensorError::Numerical {
+                op: "qr",
+                reason: "the input has rank below 2: R[1,1] = 0".into()
+            }
+        );
+        let wide = Tensor::from_array(ndarray::Array2::<f32>::zeros((2, 3)).into_dyn());
+        assert!(matches!(
+            wide.qr(),
+            Err(TensorError::InvalidShape { op: "qr", .. })
+        ));
+        assert!(matches!(
+            wide.solve(&b),
+            Err(TensorError::ShapeMismatch { op: "solve", .. })
+        ));
+    }
+
+    /// `solve` judges the answer by its residual, so a badly scaled but well-determined system is
+    /// solved (the pivot-ratio test of the spectral crate would refuse it).
+    #[test]
+    fn badly_scaled_system_is_solved() {
+        let a = Tensor::from_array(array![[1.0f32, 0.0], [0.0, 1e-15]].into_dyn());
+        let b = Tensor::from_array(array![[2.0f32], [3e-15]].into_dyn());
+        let x = a.solve(&b).unwrap().to_vec();
+        assert!(
+            (x[0] - 2.0).abs() < 1e-6 && (x[1] - 3.0).abs() < 1e-5,
+            "{x:?}"
+        );
     }
 }
