@@ -1,8 +1,6 @@
 //! Small helpers shared by the tasks: locating the workspace, running commands, writing files.
 
 use anyhow::{bail, Context, Result};
-use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -62,36 +60,11 @@ pub fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string()))
 }
 
-/// Write `contents` to `path` atomically: write a temporary file in the same directory, flush it to
-/// disk, then rename it over `path`. Readers see the old file or the new one, never half of one.
+/// Write `contents` to `path` atomically, through the workspace's one writer
+/// ([`eigenformer_io::write_atomic`]), with the path in the error.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
-    let name = path
-        .file_name()
-        .with_context(|| format!("{} has no file name", path.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp.{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| -> Result<()> {
-        let mut file = fs::File::create(&tmp)
-            .with_context(|| format!("could not create {}", tmp.display()))?;
-        file.write_all(contents)
-            .with_context(|| format!("could not write {}", tmp.display()))?;
-        file.sync_all()
-            .with_context(|| format!("could not sync {}", tmp.display()))?;
-        fs::rename(&tmp, path)
-            .with_context(|| format!("could not rename {} to {}", tmp.display(), path.display()))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    eigenformer_io::write_atomic(path, contents)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Seconds since the Unix epoch as an ISO 8601 UTC timestamp, `YYYY-MM-DDTHH:MM:SSZ`.
@@ -135,20 +108,5 @@ mod tests {
         assert_eq!(format_utc(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(format_utc(1_709_251_199), "2024-02-29T23:59:59Z");
         assert_eq!(format_utc(4_102_444_800), "2100-01-01T00:00:00Z");
-    }
-
-    #[test]
-    fn atomic_write_replaces_and_leaves_no_temp_file() {
-        let dir = std::env::temp_dir().join(format!("xtask-atomic-{}", std::process::id()));
-        let path = dir.join("sub").join("REPORT.md");
-        write_atomic(&path, b"first").unwrap();
-        write_atomic(&path, b"second").unwrap();
-        assert_eq!(fs::read_to_string(&path).unwrap(), "second");
-        let names: Vec<_> = fs::read_dir(path.parent().unwrap())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("REPORT.md")]);
-        fs::remove_dir_all(&dir).unwrap();
     }
 }
