@@ -15,6 +15,7 @@ pub const CATALOG_TOML: &str = include_str!("../catalog.toml");
 #[serde(deny_unknown_fields)]
 struct Entry {
     files: Vec<AssetFile>,
+    #[serde(default)]
     sources: Vec<Source>,
     #[serde(default)]
     user_subdirs: Vec<String>,
@@ -118,7 +119,8 @@ mod tests {
                 "minilm",
                 "mpnet",
                 "brown",
-                "imagecorruptions-frost"
+                "imagecorruptions-frost",
+                "cifar10-jpeg"
             ]
         );
         assert_eq!(file_names("brown").len(), 15);

@@ -30,6 +30,9 @@ pub struct Resolver {
     /// Extra arguments for every `pip download`, e.g. `--no-index --find-links DIR` to take the
     /// wheels from a local mirror (pip's own `PIP_*` environment variables work as well).
     pub pip_extra_args: Vec<String>,
+    /// A local mirror directory (`$EIGENFORMER_MIRROR`), searched after the cache and before any
+    /// source: for the asset's files themselves, and for its official archives by file name.
+    pub mirror: Option<PathBuf>,
 }
 
 static STAGING_COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -56,6 +59,9 @@ impl Resolver {
                 .filter(|p| !p.is_empty())
                 .unwrap_or_else(|| "python3".into()),
             pip_extra_args: Vec::new(),
+            mirror: std::env::var_os("EIGENFORMER_MIRROR")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
         }
     }
 
@@ -139,8 +145,25 @@ impl Resolver {
         if missing.is_empty() {
             return Ok(cache);
         }
+        if let Some(dir) = self.mirror_dir_with(asset)? {
+            status(&format!(
+                "`{}` is in the mirror {}",
+                asset.name,
+                dir.display()
+            ));
+            return Ok(dir);
+        }
         std::fs::create_dir_all(&self.cache_root).map_err(io_err(&self.cache_root))?;
         let mut attempts = Vec::new();
+        if let Some(result) = self.try_mirrored_archive(asset, &missing, &cache) {
+            match result {
+                Ok(()) => {
+                    status(&format!("`{}` is in {}", asset.name, cache.display()));
+                    return Ok(cache);
+                }
+                Err((what, why)) => attempts.push((what, why)),
+            }
+        }
         for source in &asset.sources {
             status(&format!(
                 "fetching `{}` from {}",
@@ -162,6 +185,75 @@ impl Resolver {
             asset: asset.name.clone(),
             attempts,
             help: self.manual_help(asset),
+        })
+    }
+
+    /// The directory of the mirror (itself, `<mirror>/<asset>` or one of the asset's user
+    /// subdirectories inside it) that holds every file of `asset` with the right hash. A mirror
+    /// that lacks the files is passed over silently (it is a shortcut, not a requirement), but a
+    /// file there with a wrong hash is an error: a mirror is trusted to be correct.
+    fn mirror_dir_with(&self, asset: &Asset) -> Result<Option<PathBuf>, AssetError> {
+        let Some(mirror) = &self.mirror else {
+            return Ok(None);
+        };
+        let candidates = [mirror.clone(), mirror.join(&asset.name)]
+            .into_iter()
+            .chain(asset.user_subdirs.iter().map(|s| mirror.join(s)));
+        for cand in candidates {
+            if asset
+                .files
+                .iter()
+                .all(|f| cand.join(&f.relative_path).is_file())
+            {
+                for f in &asset.files {
+                    verify_file(&cand.join(&f.relative_path), f)?;
+                }
+                return Ok(Some(cand));
+            }
+        }
+        Ok(None)
+    }
+
+    /// An official archive of `asset` ([`Source::UrlArchive`]) found in the mirror under its
+    /// file name: verified and extracted into the cache instead of being downloaded. `None` when
+    /// there is no mirror or it does not hold the archive; otherwise the attempt's outcome (the
+    /// error half names the attempt and says why it failed).
+    fn try_mirrored_archive(
+        &self,
+        asset: &Asset,
+        missing: &[AssetFile],
+        cache: &Path,
+    ) -> Option<Result<(), (String, String)>> {
+        let mirror = self.mirror.as_ref()?;
+        asset.sources.iter().find_map(|source| {
+            let Source::UrlArchive {
+                url,
+                sha256,
+                dir_in_archive,
+            } = source
+            else {
+                return None;
+            };
+            let name = url.rsplit('/').next().filter(|n| !n.is_empty())?;
+            let archive = mirror.join(name);
+            if !archive.is_file() {
+                return None;
+            }
+            let what = format!("mirrored archive {}", archive.display());
+            status(&format!("extracting `{}` from {what}", asset.name));
+            let outcome = (|| -> Result<(), String> {
+                if let Some(expected) = sha256 {
+                    verify_file(&archive, &AssetFile::new(name, expected))
+                        .map_err(|e| e.to_string())?;
+                }
+                let staging = self.staging(asset)?;
+                let files_dir = staging.0.join("files");
+                std::fs::create_dir_all(&files_dir)
+                    .map_err(|e| format!("creating {}: {e}", files_dir.display()))?;
+                extract_tar_members(&archive, dir_in_archive, missing, &files_dir)?;
+                self.commit_staged(missing, &files_dir, cache)
+            })();
+            Some(outcome.map_err(|why| (what, why)))
         })
     }
 
@@ -301,7 +393,17 @@ impl Resolver {
                     .map_err(|e| e.to_string())?;
             }
         }
-        // Verify everything before anything enters the cache.
+        self.commit_staged(missing, &files_dir, cache)
+    }
+
+    /// Verify every staged file of `missing` in `files_dir`, then move them into `cache`: nothing
+    /// enters the cache unless all of them pass their sha256.
+    fn commit_staged(
+        &self,
+        missing: &[AssetFile],
+        files_dir: &Path,
+        cache: &Path,
+    ) -> Result<(), String> {
         for f in missing {
             let path = files_dir.join(&f.relative_path);
             verify_file(&path, f).map_err(|e| match e {

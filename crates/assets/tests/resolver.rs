@@ -296,3 +296,79 @@ fn archive_source_extracts_members() {
         "{msg}"
     );
 }
+
+/// A tgz holding `pkg/a.bin` and `pkg/sub/b.bin`.
+fn toy_tgz() -> Vec<u8> {
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    for (path, bytes) in [("pkg/a.bin", A), ("pkg/sub/b.bin", B)] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(bytes.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append_data(&mut h, path, bytes).unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap()
+}
+
+#[test]
+fn the_mirror_is_searched_before_any_source() {
+    // Every source of this asset fails at once (nothing listens on the port), so a success can
+    // only come from the mirror.
+    let unreachable = Source::Url {
+        base_url: DEAD.to_string(),
+    };
+    // 1. The files themselves, in <mirror>/<asset>/: used in place.
+    let mirror = tempfile::tempdir().unwrap();
+    let held = mirror.path().join("toy");
+    std::fs::create_dir_all(held.join("sub")).unwrap();
+    std::fs::write(held.join("a.bin"), A).unwrap();
+    std::fs::write(held.join("sub/b.bin"), B).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let mut resolver = Resolver::new(cache.path());
+    resolver.mirror = Some(mirror.path().to_path_buf());
+    let dir = resolver
+        .resolve(&asset(vec![unreachable.clone()]), None)
+        .unwrap();
+    assert_eq!(dir, held);
+    // A mirrored file with a wrong hash is an error, not a silent fallback.
+    std::fs::write(held.join("a.bin"), b"evil").unwrap();
+    let msg = resolver
+        .resolve(&asset(vec![unreachable.clone()]), None)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("sha256 mismatch"), "{msg}");
+
+    // 2. The official archive, in the mirror under its file name: verified, extracted, cached.
+    let tgz = toy_tgz();
+    let mirror = tempfile::tempdir().unwrap();
+    std::fs::write(mirror.path().join("pkg.tgz"), &tgz).unwrap();
+    let archive = Source::UrlArchive {
+        url: format!("{DEAD}/files/pkg.tgz"),
+        sha256: Some(sha(&tgz)),
+        dir_in_archive: "pkg".into(),
+    };
+    let cache = tempfile::tempdir().unwrap();
+    let mut resolver = Resolver::new(cache.path());
+    resolver.mirror = Some(mirror.path().to_path_buf());
+    let dir = resolver
+        .resolve(&asset(vec![archive.clone()]), None)
+        .unwrap();
+    assert_eq!(dir, cache.path().join("toy"));
+    assert_eq!(std::fs::read(dir.join("sub/b.bin")).unwrap(), B);
+    // A mirrored archive with the wrong hash is reported among the attempts.
+    std::fs::write(mirror.path().join("pkg.tgz"), b"not it").unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let mut resolver = Resolver::new(cache.path());
+    resolver.mirror = Some(mirror.path().to_path_buf());
+    let msg = resolver
+        .resolve(&asset(vec![archive]), None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("mirrored archive") && msg.contains("sha256 mismatch"),
+        "{msg}"
+    );
+}

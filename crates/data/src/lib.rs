@@ -10,6 +10,8 @@
 //!   the labels and the number of classes. Batches are converted to `f32` on the fly by a
 //!   [`Loader`], which also normalises ([`Normalize`]), augments ([`Augment`]) and shuffles
 //!   deterministically from `(seed, epoch)`.
+//! * [`folder`]: the torchvision ImageFolder layout (`<split>/<class>/<image>`, JPEG/PNG), as a
+//!   directory or one tar archive: the CIFAR-10 JPEG copy ([`DatasetKind::Cifar10Jpeg`]).
 //! * Subsets: [`class_balanced_subset`] / [`Dataset::train_fraction`] for `--train-fraction`.
 //! * [`DatasetKind::load`] finds the files through the asset resolver ([`eigenformer_assets`]): a
 //!   user-given directory, the cache, then the official URLs and registry fallbacks.
@@ -20,6 +22,7 @@ pub mod augment;
 mod batches;
 pub mod cifar;
 pub mod corrupt;
+pub mod folder;
 pub mod idx;
 pub mod subset;
 
@@ -284,15 +287,19 @@ pub enum DatasetKind {
     FashionMnist,
     Cifar10,
     Cifar100,
+    /// CIFAR-10 re-encoded as JPEG quality 75 (lossy, so not the same pixels as `Cifar10`), in
+    /// the ImageFolder layout ([`folder`]).
+    Cifar10Jpeg,
 }
 
 impl DatasetKind {
     /// All kinds.
-    pub const ALL: [DatasetKind; 4] = [
+    pub const ALL: [DatasetKind; 5] = [
         DatasetKind::Mnist,
         DatasetKind::FashionMnist,
         DatasetKind::Cifar10,
         DatasetKind::Cifar100,
+        DatasetKind::Cifar10Jpeg,
     ];
 
     /// The name used on the command line and as the asset / cache directory name.
@@ -302,6 +309,18 @@ impl DatasetKind {
             DatasetKind::FashionMnist => "fashion-mnist",
             DatasetKind::Cifar10 => "cifar10",
             DatasetKind::Cifar100 => "cifar100",
+            DatasetKind::Cifar10Jpeg => "cifar10-jpeg",
+        }
+    }
+
+    /// How reports name the data: the JPEG copy always says so.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            DatasetKind::Mnist => "MNIST",
+            DatasetKind::FashionMnist => "Fashion-MNIST",
+            DatasetKind::Cifar10 => "CIFAR-10",
+            DatasetKind::Cifar100 => "CIFAR-100",
+            DatasetKind::Cifar10Jpeg => "CIFAR-10 (JPEG q75 copy)",
         }
     }
 
@@ -322,7 +341,7 @@ impl DatasetKind {
     pub fn image_shape(self) -> [usize; 3] {
         match self {
             DatasetKind::Mnist | DatasetKind::FashionMnist => [1, 28, 28],
-            DatasetKind::Cifar10 | DatasetKind::Cifar100 => [3, 32, 32],
+            DatasetKind::Cifar10 | DatasetKind::Cifar100 | DatasetKind::Cifar10Jpeg => [3, 32, 32],
         }
     }
 
@@ -331,7 +350,7 @@ impl DatasetKind {
         match self {
             DatasetKind::Mnist => Normalize::mnist(),
             DatasetKind::FashionMnist => Normalize::fashion_mnist(),
-            DatasetKind::Cifar10 => Normalize::cifar10(),
+            DatasetKind::Cifar10 | DatasetKind::Cifar10Jpeg => Normalize::cifar10(),
             DatasetKind::Cifar100 => Normalize::cifar100(),
         }
     }
@@ -341,7 +360,9 @@ impl DatasetKind {
     pub fn train_augment(self) -> Augment {
         match self {
             DatasetKind::Mnist | DatasetKind::FashionMnist => Augment::none(),
-            DatasetKind::Cifar10 | DatasetKind::Cifar100 => Augment::cifar(),
+            DatasetKind::Cifar10 | DatasetKind::Cifar100 | DatasetKind::Cifar10Jpeg => {
+                Augment::cifar()
+            }
         }
     }
 
@@ -370,12 +391,26 @@ impl DatasetKind {
             }
             DatasetKind::Cifar10 => cifar::load_cifar10(dir, split),
             DatasetKind::Cifar100 => cifar::load_cifar100(dir, split),
+            DatasetKind::Cifar10Jpeg => {
+                let archive = dir.join("cifar10-jpeg.tar.gz");
+                if archive.is_file() {
+                    folder::load_archive(&name, &archive, split, self.image_shape())
+                } else {
+                    folder::load_dir(&name, dir, split, self.image_shape())
+                }
+            }
         }
     }
 
     /// Resolve the files (user directory → cache → official URLs → registry fallbacks; see
     /// [`eigenformer_assets`]) and read one split.
     pub fn load(self, split: Split, data_dir: Option<&Path>) -> Result<Dataset, LoadError> {
+        // An extracted ImageFolder tree given by hand is read as it is (it has no pinned hash).
+        if let (DatasetKind::Cifar10Jpeg, Some(dir)) = (self, data_dir) {
+            if dir.join(split.name()).is_dir() {
+                return Ok(self.load_dir(dir, split)?);
+            }
+        }
         let resolver = Resolver::from_env()?;
         let dir = resolver.resolve(&self.asset(), data_dir)?;
         Ok(self.load_dir(&dir, split)?)

@@ -60,7 +60,7 @@ fn default_train_fraction() -> f64 {
 #[derive(Args, Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
-    /// Dataset: fashion-mnist, mnist, cifar10, cifar100.
+    /// Dataset: fashion-mnist, mnist, cifar10, cifar100, cifar10-jpeg.
     #[arg(
         long,
         required_unless_present = "config",
@@ -223,7 +223,7 @@ impl TrainConfig {
     /// for progress and cost estimates; the class-balanced subset may differ by a few images.
     pub fn images_per_epoch(&self) -> usize {
         let full = match DatasetKind::from_name(&self.dataset) {
-            Some(DatasetKind::Cifar10 | DatasetKind::Cifar100) => 50_000,
+            Some(DatasetKind::Cifar10 | DatasetKind::Cifar100 | DatasetKind::Cifar10Jpeg) => 50_000,
             _ => 60_000,
         };
         let subset = (full as f64 * self.train_fraction).round() as usize;
