@@ -5,15 +5,24 @@
 //! Why both: a user usually has the extracted folders; the CIFAR-10 JPEG copy kept beside the
 //! project is one 19 MB archive of 60,000 small files, which is read in one pass instead of being
 //! unpacked into the cache. Either way the images are sorted by (class, file name), so a dataset
-//! is the same whatever order the file system or the archive lists them in, and every image must
-//! have the shape the caller expects (a file of another size is an error naming it, never resized
-//! silently).
+//! is the same whatever order the file system or the archive lists them in, and then put in one
+//! fixed pseudo-random order ([`ORDER_SEED`]): a folder tree is grouped by class, and "the first N
+//! test images" (`--eval-limit`) must be a sample of every class, as in the shuffled binary CIFAR
+//! files, not N airplanes. Every image must have the shape the caller expects (a file of another
+//! size is an error naming it, never resized silently).
 
 use super::{DataError, Dataset, Split};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+
+/// The seed of the one fixed order images are put in after sorting (part of the dataset's
+/// definition: changing it changes every subset and every `--eval-limit` sample).
+pub const ORDER_SEED: u64 = 0x1F01_DE55;
 
 /// What the images must look like: `[C, H, W]` with C = 1 (grey) or 3 (RGB).
 pub type ImageShape = [usize; 3];
@@ -169,6 +178,7 @@ fn assemble(
         let next = class_index.len();
         class_index.entry(im.class.clone()).or_insert(next);
     }
+    images.shuffle(&mut ChaCha8Rng::seed_from_u64(ORDER_SEED));
     if class_index.len() > usize::from(u8::MAX) + 1 {
         return Err(DataError::Malformed {
             path: source.to_path_buf(),
@@ -262,14 +272,21 @@ mod tests {
         let from_dir = load_dir("t", &root, Split::Train, [3, 4, 4]).unwrap();
         assert_eq!(from_dir.shape(), [6, 3, 4, 4]);
         assert_eq!(from_dir.num_classes(), 2);
-        // Classes in sorted order: airplane = 0, cat = 1.
-        assert_eq!(from_dir.labels(), &[0, 0, 0, 1, 1, 1]);
-        // Planar layout: the first image (airplane/0000.png, red 40) has its red plane, then
-        // green, then blue (PNG is lossless).
-        let first = &from_dir.images()[..48];
-        assert!(first[..16].iter().all(|&v| v == 40));
-        assert!(first[16..32].iter().all(|&v| v == 200));
-        assert!(first[32..].iter().all(|&v| v == 7));
+        // Classes in sorted order: airplane = 0, cat = 1; images in the fixed shuffled order.
+        assert_eq!(from_dir.class_counts(), vec![3, 3]);
+        assert_ne!(from_dir.labels(), &[0, 0, 0, 1, 1, 1], "grouped by class");
+        // Planar layout: red plane, then green, then blue. Airplanes have red 40–60, cats 0–20
+        // (JPEG moves values by a few levels).
+        for i in 0..from_dir.len() {
+            let im = from_dir.image(i);
+            let red = f64::from(im[0]);
+            match from_dir.label(i) {
+                0 => assert!((35.0..=65.0).contains(&red), "{red}"),
+                _ => assert!(red <= 25.0, "{red}"),
+            }
+            assert!(im[16..32].iter().all(|&v| v.abs_diff(200) <= 4));
+            assert!(im[32..].iter().all(|&v| v.abs_diff(7) <= 4));
+        }
 
         let archive = dir.path().join("set.tar.gz");
         let gz = flate2::write::GzEncoder::new(

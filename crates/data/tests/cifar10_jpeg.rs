@@ -31,6 +31,9 @@ fn the_jpeg_copy_loads_with_the_cifar10_layout() {
     assert_eq!(test.shape(), [10_000, 3, 32, 32]);
     assert_eq!(test.num_classes(), 10);
     assert_eq!(test.class_counts(), vec![1000; 10]);
+    // The first 100 test images (what `--eval-limit 100` evaluates) cover every class.
+    let first: std::collections::BTreeSet<usize> = (0..100).map(|i| test.label(i)).collect();
+    assert_eq!(first.len(), 10, "{first:?}");
     let train = kind.load_dir(&dir, Split::Train).unwrap();
     assert_eq!(train.shape(), [50_000, 3, 32, 32]);
     assert_eq!(train.class_counts(), vec![5000; 10]);
