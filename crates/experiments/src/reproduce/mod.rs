@@ -16,6 +16,7 @@ pub mod command;
 pub mod error;
 pub mod exec;
 pub mod figures;
+pub mod paired;
 pub mod report;
 pub mod run;
 pub mod spec;
