@@ -166,7 +166,12 @@ impl Executor for Fake {
 }
 
 const PROFILES: &str = r#"
-[smoke]
+[smoke.theory]
+instances = 10
+[smoke.pretrained]
+models = ["minilm"]
+sentences = 5
+[smoke.training]
 dataset = "fashion-mnist"
 attention = ["plain", "featscale", "spectral+", "spectral-"]
 seed = [0, 1, 2]
@@ -175,11 +180,21 @@ width = 16
 heads = 2
 epochs = 1
 train_fraction = 1.0
-[quick]
+[quick.theory]
+instances = 10
+[quick.pretrained]
+models = ["minilm"]
+sentences = 5
+[quick.training]
 dataset = "fashion-mnist"
 attention = "plain"
 seed = [0, 1, 2]
-[full]
+[full.theory]
+instances = 10
+[full.pretrained]
+models = ["minilm"]
+sentences = 5
+[full.training]
 dataset = "cifar10"
 attention = "plain"
 seed = [0, 1, 2]
