@@ -4,9 +4,10 @@
 //! resume), aggregation (mean ± sd over seeds), verdict rules and the section's Markdown.
 
 use eigenformer_experiments::eval::{CorruptionReport, CorruptionResult, SeverityMean};
+use eigenformer_experiments::report::Verdict;
 use eigenformer_experiments::reproduce::aggregate::{self, CorruptionRun};
 use eigenformer_experiments::reproduce::cache::{Action, EvalRequest, Executor, RunCache};
-use eigenformer_experiments::reproduce::claims::{self, Setting, Verdict};
+use eigenformer_experiments::reproduce::claims::{self, Setting};
 use eigenformer_experiments::reproduce::config::TrainSpec;
 use eigenformer_experiments::reproduce::run::{self, plan, Options};
 use eigenformer_experiments::reproduce::spec::{self, Profile};

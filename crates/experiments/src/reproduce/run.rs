@@ -7,11 +7,12 @@ use super::aggregate::{
     SpectrumSummary, SweepPoint,
 };
 use super::cache::{read_json, write_json, Action, EvalRequest, Executor, RunCache, RunResult};
-use super::claims::{self, ClaimRow, Setting};
+use super::claims::{self, Setting};
 use super::config::TrainSpec;
 use super::error::{ReproError, Result};
 use super::spec::{load_experiments, Experiment, Kind, Profile};
 use super::{figures, report};
+use crate::report::Claim;
 use crate::train::diagnostics::Diagnostics;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -155,7 +156,7 @@ pub struct Section {
     pub seeds: Vec<u64>,
     pub experiments: Vec<(Experiment, ExperimentResult)>,
     pub runs: Vec<(PlannedRun, RunResult)>,
-    pub claims: Vec<ClaimRow>,
+    pub claims: Vec<Claim>,
 }
 
 fn bar(len: u64, progress: bool, template: &str) -> ProgressBar {
@@ -392,7 +393,7 @@ pub fn run(opts: &Options, exec: &mut dyn Executor) -> Result<Section> {
 }
 
 /// The training claims from the experiments' results (whichever are present).
-pub fn training_claims(experiments: &[(Experiment, ExperimentResult)]) -> Vec<ClaimRow> {
+pub fn training_claims(experiments: &[(Experiment, ExperimentResult)]) -> Vec<Claim> {
     let sweep_of = |kind: Kind| {
         experiments.iter().find_map(|(e, r)| match r {
             ExperimentResult::Sweep { points, .. } if e.kind == kind => Some(points),

@@ -35,9 +35,10 @@ pub mod random;
 
 use crate::plot::{self, Figure, Mark, Panel, Scale, Series};
 use crate::profile::{Profile, ProfilesFile};
+use crate::report::Verdict;
 use crate::trajectory::trajectory_csv;
 use anyhow::{bail, Context, Result};
-use claims::{regime_name, ClaimCheck, Verdict};
+use claims::{regime_name, verdict_label, ClaimCheck};
 use clap::Args;
 use eigenformer_io::write_atomic;
 use eigenformer_spectral::{
@@ -1342,7 +1343,7 @@ pub fn markdown(r: &TheoryReport, count: usize) -> String {
             c.tolerance.replace('|', "\\|"),
             c.failures,
             c.instances,
-            c.verdict.label()
+            verdict_label(c.verdict)
         );
     }
     md
