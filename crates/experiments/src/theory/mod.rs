@@ -1353,6 +1353,17 @@ pub fn markdown(r: &TheoryReport, count: usize) -> String {
 pub fn run(args: &TheoryArgs) -> Result<()> {
     let start = Instant::now();
     let report = execute(args)?;
+    print_summary(&report);
+    println!(
+        "theory: wrote {} in {:.1} s",
+        args.out.join("theory.md").display(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The command's summary: agreement rates, the examples' regimes and the claims' verdicts.
+pub fn print_summary(report: &TheoryReport) {
     let a = &report.agreement;
     println!(
         "theory: {} random instances, agreement {}/{} ({:.1}%), clear margin {}/{} ({:.1}%)",
@@ -1383,12 +1394,6 @@ pub fn run(args: &TheoryArgs) -> Result<()> {
             }
         );
     }
-    println!(
-        "theory: wrote {} in {:.1} s",
-        args.out.join("theory.md").display(),
-        start.elapsed().as_secs_f64()
-    );
-    Ok(())
 }
 
 #[cfg(test)]
