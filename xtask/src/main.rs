@@ -6,7 +6,6 @@
 
 mod bench;
 mod bench_step;
-mod html;
 mod layers;
 mod reproduce;
 mod test;

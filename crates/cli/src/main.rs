@@ -1,8 +1,8 @@
 //! The `eigenformer` command-line tool: argument parsing and one library call per subcommand.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Parser;
-use eigenformer_experiments::{audit, eval, reproduce, theory, train};
+use eigenformer_experiments::{audit, eval, report, reproduce, theory, train};
 
 mod commands;
 
@@ -28,6 +28,8 @@ enum Cli {
     Eval(eval::EvalArgs),
     /// The paper's training experiments of a profile (experiments/*.toml): cached runs, tables, figures, claims.
     Experiments(reproduce::command::ExperimentsArgs),
+    /// The whole reproduction of a profile: theory, pre-trained audits and training in-process, then REPORT.md and REPORT.html.
+    Reproduce(report::ReproduceArgs),
 }
 
 fn main() -> Result<()> {
@@ -42,5 +44,8 @@ fn main() -> Result<()> {
         Cli::Train(args) => train::command::run(&args),
         Cli::Eval(args) => eval::run(&args),
         Cli::Experiments(args) => reproduce::command::run(&args),
+        Cli::Reproduce(args) => report::run(&args)
+            .map(|_| ())
+            .with_context(|| format!("eigenformer reproduce --profile {}", args.profile)),
     }
 }

@@ -4,9 +4,10 @@
 //! resume), aggregation (mean ± sd over seeds), verdict rules and the section's Markdown.
 
 use eigenformer_experiments::eval::{CorruptionReport, CorruptionResult, SeverityMean};
+use eigenformer_experiments::report::Verdict;
 use eigenformer_experiments::reproduce::aggregate::{self, CorruptionRun};
 use eigenformer_experiments::reproduce::cache::{Action, EvalRequest, Executor, RunCache};
-use eigenformer_experiments::reproduce::claims::{self, Setting, Verdict};
+use eigenformer_experiments::reproduce::claims::{self, Setting};
 use eigenformer_experiments::reproduce::run::{self, plan, Options};
 use eigenformer_experiments::reproduce::spec::{self, Profile};
 use eigenformer_experiments::reproduce::stats::{compare, Order, Stat};
@@ -166,7 +167,12 @@ impl Executor for Fake {
 }
 
 const PROFILES: &str = r#"
-[smoke]
+[smoke.theory]
+instances = 10
+[smoke.pretrained]
+models = ["minilm"]
+sentences = 5
+[smoke.training]
 dataset = "fashion-mnist"
 attention = ["plain", "featscale", "spectral+", "spectral-"]
 seed = [0, 1, 2]
@@ -175,11 +181,21 @@ width = 16
 heads = 2
 epochs = 1
 train_fraction = 1.0
-[quick]
+[quick.theory]
+instances = 10
+[quick.pretrained]
+models = ["minilm"]
+sentences = 5
+[quick.training]
 dataset = "fashion-mnist"
 attention = "plain"
 seed = [0, 1, 2]
-[full]
+[full.theory]
+instances = 10
+[full.pretrained]
+models = ["minilm"]
+sentences = 5
+[full.training]
 dataset = "cifar10"
 attention = "plain"
 seed = [0, 1, 2]

@@ -6,6 +6,7 @@
 //! fixed here, not tuned per run.
 
 use crate::audit::report::{AuditReport, LayerReport};
+use crate::report::{Claim, Verdict};
 use std::fmt::Write as _;
 
 /// A model's similarity "rises with depth" when the mean token cosine (without special tokens)
@@ -17,18 +18,6 @@ pub const DC_FRACTION_THRESHOLD: f64 = 0.5;
 /// LayerNorm "matters" for a head when its fraction of eigenvalues with negative real part
 /// changes by more than this from `H_h` to `diag(γ) H_h`, or its majority regime changes.
 pub const LN_CHANGE_THRESHOLD: f64 = 0.1;
-
-/// The verdict type shared with the training experiments' claims.
-pub use crate::reproduce::claims::Verdict;
-
-/// One checked claim.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ClaimCheck {
-    pub claim: &'static str,
-    pub rule: String,
-    pub measured: String,
-    pub verdict: Verdict,
-}
 
 fn cosine(l: &LayerReport) -> f64 {
     l.mean_cosine_no_special.unwrap_or(l.mean_cosine)
@@ -69,8 +58,8 @@ pub fn layernorm_effect(r: &AuditReport) -> (usize, usize, usize) {
     (changed, all, negative)
 }
 
-/// Check the §7 claims about pre-trained models on these audits.
-pub fn check_claims(reports: &[&AuditReport]) -> Vec<ClaimCheck> {
+/// Check the §7 claims about pre-trained models on these audits: the report's rows `P1`–`P3`.
+pub fn check_claims(reports: &[&AuditReport]) -> Vec<Claim> {
     let rises: Vec<(String, f64, bool)> = reports
         .iter()
         .map(|r| {
@@ -82,8 +71,9 @@ pub fn check_claims(reports: &[&AuditReport]) -> Vec<ClaimCheck> {
         |f: &dyn Fn(usize) -> String| (0..reports.len()).map(f).collect::<Vec<_>>().join("; ");
     let some_rise = rises.iter().any(|r| r.2);
     let some_not = rises.iter().any(|r| !r.2);
-    let first = ClaimCheck {
-        claim: "feature similarity rises with depth for some models and not for others",
+    let first = Claim {
+        id: "P1".into(),
+        statement: "feature similarity rises with depth for some models and not for others".into(),
         rule: format!(
             "a model's similarity rises when the mean token cosine without special tokens of the \
              last layer exceeds the embedding output's by > {RISE_THRESHOLD}; holds when at least \
@@ -114,8 +104,9 @@ pub fn check_claims(reports: &[&AuditReport]) -> Vec<ClaimCheck> {
         })
         .collect();
     let all_match = predicted.iter().zip(&rises).all(|(p, r)| p.2 == r.2);
-    let second = ClaimCheck {
-        claim: "the spectra of H (and diag(γ)H) predict which models' similarity rises",
+    let second = Claim {
+        id: "P2".into(),
+        statement: "the spectra of H (and diag(γ)H) predict which models' similarity rises".into(),
         rule: format!(
             "the spectra predict a rise when > {DC_FRACTION_THRESHOLD} of the (head, sentence) \
              pairs are DC-dominated (smoothing or alternating smoothing) with diag(γ)H_h and the \
@@ -145,8 +136,9 @@ pub fn check_claims(reports: &[&AuditReport]) -> Vec<ClaimCheck> {
     let effects: Vec<(usize, usize, usize)> = reports.iter().map(|r| layernorm_effect(r)).collect();
     let any_negative = effects.iter().any(|e| e.2 > 0);
     let any_change = effects.iter().any(|e| e.0 > 0);
-    let third = ClaimCheck {
-        claim: "LayerNorm sign matters (spec(diag(γ)H) differs from spec(H))",
+    let third = Claim {
+        id: "P3".into(),
+        statement: "LayerNorm sign matters (spec(diag(γ)H) differs from spec(H))".into(),
         rule: format!(
             "a head is affected when its fraction of eigenvalues with negative real part moves by \
              > {LN_CHANGE_THRESHOLD} from H_h to diag(γ)H_h or its majority regime changes; holds \
@@ -170,14 +162,14 @@ pub fn check_claims(reports: &[&AuditReport]) -> Vec<ClaimCheck> {
 }
 
 /// The claims as a markdown table.
-pub fn claims_markdown(checks: &[ClaimCheck]) -> String {
+pub fn claims_markdown(checks: &[Claim]) -> String {
     let mut s =
         String::from("| claim (theory.md §7) | rule | measured | verdict |\n|---|---|---|---|\n");
     for c in checks {
         let _ = writeln!(
             s,
             "| {} | {} | {} | **{}** |",
-            c.claim,
+            c.statement,
             c.rule,
             c.measured,
             c.verdict.name()

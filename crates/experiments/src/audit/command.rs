@@ -4,11 +4,12 @@
 //! outputs go to DIR; with several, each model's go to `DIR/<name>/` and `DIR/comparison.md`
 //! puts them side by side with the verdicts on theory.md §7's claims.
 
-use crate::audit::claims::comparison_markdown;
+use crate::audit::claims::{check_claims, comparison_markdown};
 use crate::audit::render::{similarity_figure, write_outputs};
 use crate::audit::text::{read_brown, read_text_file, TextSource};
 use crate::audit::tokenize::TextTokenizer;
 use crate::audit::{run_audit, AuditInput, AuditReport};
+use crate::report::Claim;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use eigenformer_assets::{self as assets, Resolver};
@@ -127,8 +128,26 @@ pub fn audit_model(
     Ok((report, warnings))
 }
 
+/// What [`execute`] audited and wrote.
+#[derive(Debug, Clone)]
+pub struct AuditOutcome {
+    /// One report per `--model`, in order.
+    pub reports: Vec<AuditReport>,
+    /// The side-by-side page (`comparison.md`) and its claim verdicts, in the several-model
+    /// layout (several models or `--compare`).
+    pub comparison: Option<(String, Vec<Claim>)>,
+    /// Every file written, relative to `--out` (`/`-separated).
+    pub files: Vec<String>,
+}
+
 /// Run `eigenformer audit`.
 pub fn run(args: &AuditArgs) -> Result<()> {
+    execute(args).map(|_| ())
+}
+
+/// Audit every `--model`, write the outputs (printing a summary per model) and return what was
+/// measured, so that the report can take the claims without reading `comparison.md` back.
+pub fn execute(args: &AuditArgs) -> Result<AuditOutcome> {
     // Cheap checks first: a bad model name or text file fails before any download.
     for m in &args.model {
         if !MODELS.contains(&m.as_str()) {
@@ -139,6 +158,7 @@ pub fn run(args: &AuditArgs) -> Result<()> {
     let several = args.model.len() > 1 || args.compare;
     let mut reports = Vec::new();
     let mut links = Vec::new();
+    let mut files = Vec::new();
     for spec in &args.model {
         let (report, warnings) = audit_model(spec, &sentences, &source, true)?;
         for w in &warnings {
@@ -150,7 +170,15 @@ pub fn run(args: &AuditArgs) -> Result<()> {
             String::new()
         };
         let out = args.out.join(&sub);
-        write_outputs(&report, &out)?;
+        for path in write_outputs(&report, &out)? {
+            if let Ok(rel) = path.strip_prefix(&args.out) {
+                let parts: Vec<String> = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect();
+                files.push(parts.join("/"));
+            }
+        }
         print_summary(&report);
         println!("wrote {}", out.join("report.md").display());
         links.push(if several {
@@ -160,14 +188,23 @@ pub fn run(args: &AuditArgs) -> Result<()> {
         });
         reports.push(report);
     }
+    let mut comparison = None;
     if several {
         let refs: Vec<&AuditReport> = reports.iter().collect();
         crate::plot::write_svg(&args.out.join("similarity.svg"), &similarity_figure(&refs))?;
+        files.push("similarity.svg".into());
         let page = args.out.join("comparison.md");
-        eigenformer_io::write_atomic(&page, comparison_markdown(&refs, &links).as_bytes())?;
+        let md = comparison_markdown(&refs, &links);
+        eigenformer_io::write_atomic(&page, md.as_bytes())?;
+        files.push("comparison.md".into());
         println!("wrote {}", page.display());
+        comparison = Some((md, check_claims(&refs)));
     }
-    Ok(())
+    Ok(AuditOutcome {
+        reports,
+        comparison,
+        files,
+    })
 }
 
 /// A subdirectory name for `spec` (the model name, or a directory's last component), made

@@ -5,41 +5,7 @@
 
 use super::aggregate::{CorruptionSummary, CosineCurve, SpectrumSummary, SweepPoint, BOUND_TOL};
 use super::stats::{compare, Order, Stat};
-use serde::{Deserialize, Serialize};
-
-/// A verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    Holds,
-    Fails,
-    Inconclusive,
-}
-
-impl Verdict {
-    /// `holds`, `fails`, `inconclusive`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Verdict::Holds => "holds",
-            Verdict::Fails => "fails",
-            Verdict::Inconclusive => "inconclusive",
-        }
-    }
-}
-
-/// One row of the claims table.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ClaimRow {
-    /// Short id (`T1`, …).
-    pub id: String,
-    /// The paper's statement.
-    pub statement: String,
-    /// What we measured, with mean ± sd over seeds.
-    pub measured: String,
-    /// The decision rule.
-    pub rule: String,
-    pub verdict: Verdict,
-}
+use crate::report::{Claim, Verdict};
 
 /// The statistic of `variant` among `(variant, stat)` pairs.
 fn find<'a>(stats: &'a [(String, Stat)], variant: &str) -> Option<&'a Stat> {
@@ -115,7 +81,7 @@ const PAIRWISE_RULE: &str = "a mean exceeds another when the difference is large
     sd √((sd₁² + sd₂²)/2) over seeds (≥ 2 seeds each)";
 
 /// v1: the spectral models generalise better than FeatScale in `setting` (claim `id`).
-pub fn spectral_beats_featscale(id: &str, experiment: &str, setting: Option<&Setting>) -> ClaimRow {
+pub fn spectral_beats_featscale(id: &str, experiment: &str, setting: Option<&Setting>) -> Claim {
     let settings: Vec<Setting> = setting.cloned().into_iter().collect();
     let mut lines = pairwise(&settings, "spectral+", "featscale");
     lines.extend(pairwise(&settings, "spectral-", "featscale"));
@@ -125,7 +91,7 @@ pub fn spectral_beats_featscale(id: &str, experiment: &str, setting: Option<&Set
     } else {
         all_greater(&orders)
     };
-    ClaimRow {
+    Claim {
         id: id.into(),
         statement: format!(
             "(paper v1) the spectral models (ViT⁺, ViT⁻) generalise better than FeatScale {experiment}"
@@ -145,10 +111,10 @@ pub fn spectral_beats_featscale(id: &str, experiment: &str, setting: Option<&Set
 
 /// v2: smoothing (spectral+) beats sharpening (spectral-) for image classification, in every
 /// setting measured.
-pub fn smoothing_beats_sharpening(id: &str, settings: &[Setting]) -> ClaimRow {
+pub fn smoothing_beats_sharpening(id: &str, settings: &[Setting]) -> Claim {
     let lines = pairwise(settings, "spectral+", "spectral-");
     let orders: Vec<Order> = lines.iter().map(|l| l.1).collect();
-    ClaimRow {
+    Claim {
         id: id.into(),
         statement: "(paper v2) smoothing beats sharpening for image classification: ViT⁺ \
                     (spectral+) is more accurate than ViT⁻ (spectral-)"
@@ -172,7 +138,7 @@ pub fn smoothing_beats_sharpening(id: &str, settings: &[Setting]) -> ClaimRow {
 
 /// C5/C6 in trained models: the sign of the spectrum controls smoothing, so at the largest depth
 /// the last block's token cosine of spectral+ exceeds that of spectral-.
-pub fn sign_controls_smoothing(id: &str, curves: &[CosineCurve]) -> ClaimRow {
+pub fn sign_controls_smoothing(id: &str, curves: &[CosineCurve]) -> Claim {
     let depth = curves.iter().map(|c| c.depth).max();
     let last = |v: &str| -> Option<Stat> {
         curves
@@ -206,7 +172,7 @@ pub fn sign_controls_smoothing(id: &str, curves: &[CosineCurve]) -> ClaimRow {
             "spectral+ or spectral- missing".to_string(),
         ),
     };
-    ClaimRow {
+    Claim {
         id: id.into(),
         statement: "(C5/C6, §5) eigenvalues of H in [−1, −ε] prevent oversmoothing and positive \
                     ones cause it: trained ViT⁺ smooths its tokens more than ViT⁻"
@@ -227,12 +193,12 @@ pub fn sign_controls_smoothing(id: &str, curves: &[CosineCurve]) -> ClaimRow {
 
 /// C10 after training: every head of every trained spectral model has exactly its rank of
 /// nonzero eigenvalues, all real and inside sign·[ε, upper].
-pub fn spectra_stay_in_bounds(id: &str, spectra: &[SpectrumSummary]) -> ClaimRow {
+pub fn spectra_stay_in_bounds(id: &str, spectra: &[SpectrumSummary]) -> Claim {
     let checked: Vec<&SpectrumSummary> = spectra.iter().filter(|s| s.heads_checked > 0).collect();
     let heads: usize = checked.iter().map(|s| s.heads_checked).sum();
     let bad: usize = checked.iter().map(|s| s.heads_violating).sum();
     let worst = checked.iter().map(|s| s.max_violation).fold(0.0, f64::max);
-    ClaimRow {
+    Claim {
         id: id.into(),
         statement: "(C10, §5) for any parameter values the realised spectrum of H equals the \
                     clipped λ, so the sign guarantees hold throughout training"

@@ -101,13 +101,19 @@ fn print_plan(args: &ExperimentsArgs, runs_dir: &std::path::Path) -> Result<()> 
     Ok(())
 }
 
+/// The default run cache, `<asset cache>/runs`: finished runs are shared by every output
+/// directory, so a second report of the same profile trains nothing.
+pub fn default_runs_dir() -> Result<PathBuf> {
+    Ok(Resolver::default_cache_root()
+        .context("locating the run cache")?
+        .join("runs"))
+}
+
 /// Run the command.
 pub fn run(args: &ExperimentsArgs) -> Result<()> {
     let runs_dir = match &args.runs_dir {
         Some(d) => d.clone(),
-        None => Resolver::default_cache_root()
-            .context("locating the run cache (or pass --runs-dir)")?
-            .join("runs"),
+        None => default_runs_dir().context("(or pass --runs-dir)")?,
     };
     if args.plan {
         return print_plan(args, &runs_dir);
@@ -129,6 +135,12 @@ pub fn run(args: &ExperimentsArgs) -> Result<()> {
         &mut exec,
     )
     .with_context(|| format!("the {} experiments", args.profile.name()))?;
+    print_summary(&section, &out);
+    Ok(())
+}
+
+/// The command's summary: each claim's verdict, what was trained and cached, where it went.
+pub fn print_summary(section: &run::Section, out: &std::path::Path) {
     for c in &section.claims {
         println!("experiments: {} {}", c.id, c.verdict.name());
     }
@@ -143,5 +155,4 @@ pub fn run(args: &ExperimentsArgs) -> Result<()> {
         section.seconds,
         out.join("training.md").display()
     );
-    Ok(())
 }

@@ -42,6 +42,9 @@ pub enum ReproError {
     /// A run whose outputs are missing or inconsistent after its command succeeded.
     #[error("run {dir}: {message}")]
     Run { dir: PathBuf, message: String },
+    /// The profile file (`experiments/profiles.toml`) is unreadable or invalid.
+    #[error(transparent)]
+    Profile(#[from] crate::profile::ProfileError),
     /// Anything else from a helper of the crate (plots, the atomic writer).
     #[error(transparent)]
     File(#[from] eigenformer_io::IoError),

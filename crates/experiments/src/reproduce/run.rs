@@ -7,10 +7,11 @@ use super::aggregate::{
     SpectrumSummary, SweepPoint,
 };
 use super::cache::{read_json, write_json, Action, EvalRequest, Executor, RunCache, RunResult};
-use super::claims::{self, ClaimRow, Setting};
+use super::claims::{self, Setting};
 use super::error::{ReproError, Result};
 use super::spec::{load_experiments, Experiment, Kind, Profile};
 use super::{figures, report};
+use crate::report::Claim;
 use crate::train::config::TrainConfig;
 use crate::train::diagnostics::Diagnostics;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -155,7 +156,10 @@ pub struct Section {
     pub seeds: Vec<u64>,
     pub experiments: Vec<(Experiment, ExperimentResult)>,
     pub runs: Vec<(PlannedRun, RunResult)>,
-    pub claims: Vec<ClaimRow>,
+    pub claims: Vec<Claim>,
+    /// The files the section wrote, relative to its output directory (not in `results.json`).
+    #[serde(skip)]
+    pub files: Vec<String>,
 }
 
 fn bar(len: u64, progress: bool, template: &str) -> ProgressBar {
@@ -377,7 +381,7 @@ pub fn run(opts: &Options, exec: &mut dyn Executor) -> Result<Section> {
     let mut seeds: Vec<u64> = planned.iter().map(|p| p.spec.seed).collect();
     seeds.sort_unstable();
     seeds.dedup();
-    let section = Section {
+    let mut section = Section {
         profile: opts.profile,
         runs_dir: opts.runs_dir.clone(),
         counts,
@@ -386,13 +390,14 @@ pub fn run(opts: &Options, exec: &mut dyn Executor) -> Result<Section> {
         experiments: out_experiments,
         runs: planned.into_iter().zip(results).collect(),
         claims,
+        files: Vec::new(),
     };
-    write_outputs(&opts.out, &section)?;
+    section.files = write_outputs(&opts.out, &section)?;
     Ok(section)
 }
 
 /// The training claims from the experiments' results (whichever are present).
-pub fn training_claims(experiments: &[(Experiment, ExperimentResult)]) -> Vec<ClaimRow> {
+pub fn training_claims(experiments: &[(Experiment, ExperimentResult)]) -> Vec<Claim> {
     let sweep_of = |kind: Kind| {
         experiments.iter().find_map(|(e, r)| match r {
             ExperimentResult::Sweep { points, .. } if e.kind == kind => Some(points),
@@ -442,8 +447,10 @@ pub fn training_claims(experiments: &[(Experiment, ExperimentResult)]) -> Vec<Cl
     rows
 }
 
-fn write_outputs(out: &Path, section: &Section) -> Result<()> {
+/// Write the section's files into `out`; returns their names, relative to `out`.
+fn write_outputs(out: &Path, section: &Section) -> Result<Vec<String>> {
     std::fs::create_dir_all(out).map_err(ReproError::io(out))?;
+    let mut files = Vec::new();
     for (e, r) in &section.experiments {
         match r {
             ExperimentResult::Sweep { x_key, points } => {
@@ -452,25 +459,26 @@ fn write_outputs(out: &Path, section: &Section) -> Result<()> {
                 } else {
                     "fraction of the training set"
                 };
-                figures::sweep(
-                    &out.join(format!("{}.svg", e.name)),
-                    &e.title,
-                    x_label,
-                    points,
-                )?;
+                let svg = format!("{}.svg", e.name);
+                figures::sweep(&out.join(&svg), &e.title, x_label, points)?;
+                files.push(svg);
             }
             ExperimentResult::Corruption { summary } => {
-                figures::severity(&out.join(format!("{}.svg", e.name)), &summary.by_severity)?;
+                let svg = format!("{}.svg", e.name);
+                figures::severity(&out.join(&svg), &summary.by_severity)?;
+                files.push(svg);
             }
             ExperimentResult::Smoothing { curves, spectra } => {
-                figures::cosine(&out.join(format!("{}-cosine.svg", e.name)), curves)?;
-                figures::eigenvalues(&out.join(format!("{}-eigenvalues.svg", e.name)), spectra)?;
+                let cosine = format!("{}-cosine.svg", e.name);
+                figures::cosine(&out.join(&cosine), curves)?;
+                let eigenvalues = format!("{}-eigenvalues.svg", e.name);
+                figures::eigenvalues(&out.join(&eigenvalues), spectra)?;
+                files.extend([cosine, eigenvalues]);
             }
         }
-        eigenformer_io::write_atomic(
-            &out.join(format!("{}.csv", e.name)),
-            report::experiment_csv(r).as_bytes(),
-        )?;
+        let csv = format!("{}.csv", e.name);
+        eigenformer_io::write_atomic(&out.join(&csv), report::experiment_csv(r).as_bytes())?;
+        files.push(csv);
     }
     eigenformer_io::write_atomic(&out.join("runs.csv"), report::runs_csv(section).as_bytes())?;
     write_json(&out.join("results.json"), section)?;
@@ -479,5 +487,6 @@ fn write_outputs(out: &Path, section: &Section) -> Result<()> {
         &out.join("training.md"),
         report::markdown(section).as_bytes(),
     )?;
-    Ok(())
+    files.extend(["runs.csv", "results.json", "claims.json", "training.md"].map(String::from));
+    Ok(files)
 }

@@ -1,7 +1,8 @@
 //! The declarative experiment files under `experiments/` and their expansion into runs.
 //!
-//! `experiments/profiles.toml` holds, per profile (`[smoke]`, `[quick]`, `[full]`), the training
-//! settings every experiment of that profile starts from. Each other `experiments/*.toml` is one
+//! `experiments/profiles.toml` holds, per profile (`[smoke.training]`, `[quick.training]`,
+//! `[full.training]`, read through [`crate::profile`]), the training settings every experiment of
+//! that profile starts from. Each other `experiments/*.toml` is one
 //! experiment: its `kind` (what is analysed), a `title`, and a table per profile it runs in whose
 //! keys override the base. **Every key whose value is an array is an axis of the grid**: the runs
 //! are the Cartesian product of the axes, each point a [`TrainConfig`]. The keys are the flags of
@@ -17,28 +18,8 @@ use crate::train::config::TrainConfig;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// The compute profiles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Profile {
-    /// A couple of minutes on 2 cores: tiny subsets, one epoch (CI).
-    Smoke,
-    /// Fashion-MNIST, small ViTs, ≤ 90 minutes for the whole reproduction on 2 cores.
-    Quick,
-    /// The DeiT recipe on CIFAR-10/100 at DeiT-Ti size (a GPU machine).
-    Full,
-}
-
-impl Profile {
-    /// The profile's name (also its table name in the files).
-    pub fn name(self) -> &'static str {
-        match self {
-            Profile::Smoke => "smoke",
-            Profile::Quick => "quick",
-            Profile::Full => "full",
-        }
-    }
-}
+/// The compute profile (declared once, in [`crate::profile`]).
+pub use crate::profile::Profile;
 
 /// What an experiment analyses, and so which axis is its x axis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -80,15 +61,6 @@ struct ExperimentFile {
     smoke: Option<toml::Table>,
     quick: Option<toml::Table>,
     full: Option<toml::Table>,
-}
-
-/// `profiles.toml` as written.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ProfilesFile {
-    smoke: toml::Table,
-    quick: toml::Table,
-    full: toml::Table,
 }
 
 /// The corrupted test sets the models of a corruption experiment are evaluated on.
@@ -309,14 +281,10 @@ pub fn experiment_from_str(
     }))
 }
 
-/// The base settings of `profile` from `profiles.toml`'s text.
+/// The base settings of `profile` (its `[<profile>.training]` table) from `profiles.toml`'s text.
 pub fn base_from_str(file: &Path, text: &str, profile: Profile) -> Result<toml::Table> {
-    let p: ProfilesFile = parse(file, text)?;
-    Ok(match profile {
-        Profile::Smoke => p.smoke,
-        Profile::Quick => p.quick,
-        Profile::Full => p.full,
-    })
+    let p = crate::profile::ProfilesFile::parse(file, text)?;
+    Ok(p.get(profile).training.clone())
 }
 
 /// Every experiment of `profile` in `dir` (all `*.toml` but `profiles.toml`, by name), or only

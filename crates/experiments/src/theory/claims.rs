@@ -14,6 +14,7 @@ use super::{instance_rng, simulate_and_observe, Example, Observed, DEFAULT_RANDO
 /// Layers of the simulations of the C5-bound and C8 checks (as for the random instances: the
 /// negated examples need not have the examples' margin).
 const CLAIM_LAYERS: usize = DEFAULT_RANDOM_LAYERS;
+use crate::report::{Claim, Verdict};
 use anyhow::{Context, Result};
 use eigenformer_spectral::{
     attention_spectrum, clipped_eigenvalues, general_h, layernorm_effective_h, linalg,
@@ -24,35 +25,27 @@ use ndarray::{Array1, Array2};
 use rand::Rng;
 use serde::Serialize;
 
-/// Whether a claim survived its check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Verdict {
-    /// Met on every instance within the tolerance.
-    Holds,
-    /// Violated on at least one instance.
-    Fails,
-}
-
-impl Verdict {
-    fn from_failures(failures: usize) -> Self {
-        if failures == 0 {
-            Verdict::Holds
-        } else {
-            Verdict::Fails
-        }
-    }
-
-    /// `holds` / `FAILS`.
-    pub fn label(self) -> &'static str {
-        match self {
-            Verdict::Holds => "holds",
-            Verdict::Fails => "**FAILS**",
-        }
+/// The verdict rule of every theory check: the claim holds if it is met on every instance within
+/// its tolerance, and fails otherwise (a check is never inconclusive).
+fn from_failures(failures: usize) -> Verdict {
+    if failures == 0 {
+        Verdict::Holds
+    } else {
+        Verdict::Fails
     }
 }
 
-/// One row of the claims table.
+/// The theory table's verdict cell: a failure stands out in bold capitals.
+pub fn verdict_label(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Holds => "holds",
+        Verdict::Fails => "**FAILS**",
+        Verdict::Inconclusive => "inconclusive",
+    }
+}
+
+/// One claim check as `theory.json` records it: the report's [`Claim`] fields plus the tolerance,
+/// the instance counts and the raw numbers, which the report condenses ([`ClaimCheck::claim`]).
 #[derive(Debug, Clone, Serialize)]
 pub struct ClaimCheck {
     /// Claim id (`C1`, …; a suffix for a second check of one claim).
@@ -71,6 +64,26 @@ pub struct ClaimCheck {
     pub verdict: Verdict,
     /// The measured numbers, machine-readable.
     pub values: serde_json::Value,
+}
+
+impl ClaimCheck {
+    /// The check as a row of the report's claims table: the failures join the measurement, and
+    /// the tolerance the (shared) verdict rule.
+    pub fn claim(&self) -> Claim {
+        Claim {
+            id: self.claim.clone(),
+            statement: self.statement.clone(),
+            measured: format!(
+                "{} ({} of {} instances fail)",
+                self.measured, self.failures, self.instances
+            ),
+            rule: format!(
+                "holds if met on every random instance within the tolerance: {}",
+                self.tolerance
+            ),
+            verdict: self.verdict,
+        }
+    }
 }
 
 // Random streams of the claim checks (disjoint from the agreement table's stream 0).
@@ -116,7 +129,7 @@ pub fn c1(seed: u64, count: usize) -> Result<ClaimCheck> {
         tolerance: format!("{TOL:.0e} relative"),
         instances: count,
         failures,
-        verdict: Verdict::from_failures(failures),
+        verdict: from_failures(failures),
         values: serde_json::json!({ "max_relative_deviation": worst }),
     })
 }
@@ -184,7 +197,7 @@ pub fn c2(seed: u64, count: usize) -> Result<ClaimCheck> {
         tolerance: "|a_DC − 1| < 1e-10, constancy > 1 − 1e-8, |a| < 1 − 1e-9".into(),
         instances: count,
         failures,
-        verdict: Verdict::from_failures(failures),
+        verdict: from_failures(failures),
         values: serde_json::json!({
             "max_dc_error": max_dc_error,
             "min_dc_constancy": min_constancy,
@@ -240,7 +253,7 @@ pub fn c5(seed: u64, count: usize, examples: &[Example]) -> Result<Vec<ClaimChec
         tolerance: "strict: margin > 0 and predicted regime sharpening on 100%".into(),
         instances: count,
         failures,
-        verdict: Verdict::from_failures(failures),
+        verdict: from_failures(failures),
         values: serde_json::json!({
             "fraction_dc_not_dominating": (count - failures) as f64 / count.max(1) as f64,
             "min_margin": min_margin,
@@ -284,7 +297,7 @@ pub fn c5(seed: u64, count: usize, examples: &[Example]) -> Result<Vec<ClaimChec
                 tolerance: "|μ| = 2 within 1e-9; observed alternating-smoothing".into(),
                 instances: 1,
                 failures: f,
-                verdict: Verdict::from_failures(f),
+                verdict: from_failures(f),
                 values: serde_json::json!({
                     "dominant_modulus": s.dominant_modulus,
                     "predicted": s.regime,
@@ -336,7 +349,7 @@ pub fn c6(seed: u64, count: usize) -> Result<ClaimCheck> {
         tolerance: "strict: every dominating pair is DC with h = h_max (1e-8) on 100%".into(),
         instances: count,
         failures,
-        verdict: Verdict::from_failures(failures),
+        verdict: from_failures(failures),
         values: serde_json::json!({
             "fraction_dc_hmax_dominating": (count - failures) as f64 / count.max(1) as f64,
             "min_margin": min_margin,
@@ -396,7 +409,7 @@ pub fn c8(examples: &[Example]) -> Result<ClaimCheck> {
         tolerance: "exact regime labels (predicted and simulated)".into(),
         instances: rows.len(),
         failures,
-        verdict: Verdict::from_failures(failures),
+        verdict: from_failures(failures),
         values: serde_json::Value::Array(rows),
     })
 }
@@ -480,7 +493,7 @@ pub fn c10(seed: u64, count: usize) -> Result<ClaimCheck> {
         ),
         instances: count,
         failures,
-        verdict: Verdict::from_failures(failures),
+        verdict: from_failures(failures),
         values: serde_json::json!({
             "max_deviation_symmetric": worst_sym,
             "max_deviation_general": worst_gen,

@@ -34,10 +34,12 @@ pub mod claims;
 pub mod random;
 
 use crate::plot::{self, Figure, Mark, Panel, Scale, Series};
+use crate::profile::{Profile, ProfilesFile};
+use crate::report::Verdict;
 use crate::trajectory::trajectory_csv;
 use anyhow::{bail, Context, Result};
-use claims::{regime_name, ClaimCheck, Verdict};
-use clap::{Args, ValueEnum};
+use claims::{regime_name, verdict_label, ClaimCheck};
+use clap::Args;
 use eigenformer_io::write_atomic;
 use eigenformer_spectral::{
     general_h, linalg, simulate, Complex64, DynamicsConfig, DynamicsHead, LimitNotions, ModePair,
@@ -85,41 +87,22 @@ pub mod rule {
     pub const STEADY_RATIO: f64 = 2.0;
 }
 
-/// Compute budget.
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Profile {
-    /// 100 random instances.
-    Smoke,
-    /// 1000 random instances.
-    Quick,
-    /// 5000 random instances.
-    Full,
-}
-
-impl Profile {
-    /// Random instances of the agreement table and of each claim check.
-    pub fn instances(self) -> usize {
-        match self {
-            Profile::Smoke => 100,
-            Profile::Quick => 1000,
-            Profile::Full => 5000,
-        }
-    }
-}
-
 /// Arguments of `eigenformer theory`.
 #[derive(Args, Debug, Clone)]
 pub struct TheoryArgs {
     /// Output directory (created): theory.md, theory.json, instances.csv, <regime>.svg/.csv.
     #[arg(long)]
     pub out: PathBuf,
-    /// Compute profile: smoke = 100, quick = 1000, full = 5000 random instances.
+    /// Compute profile: its `[<profile>.theory]` table in `<experiments-dir>/profiles.toml` sets
+    /// the number of random instances (smoke 100, quick 1000, full 5000).
     #[arg(long, value_enum, default_value_t = Profile::Quick)]
     pub profile: Profile,
-    /// Number of random instances (overrides the profile).
+    /// Number of random instances (overrides the profile; the profile file is then not read).
     #[arg(long)]
     pub instances: Option<usize>,
+    /// Directory of the profile file `profiles.toml`.
+    #[arg(long, default_value = "experiments")]
+    pub experiments_dir: PathBuf,
     /// Layers simulated for each random instance.
     #[arg(long, default_value_t = DEFAULT_RANDOM_LAYERS)]
     pub layers: usize,
@@ -982,9 +965,23 @@ fn instances_csv(records: &[InstanceRecord]) -> String {
     s
 }
 
+impl TheoryArgs {
+    /// The number of random instances: `--instances`, or the profile's from the profile file.
+    pub fn instance_count(&self) -> Result<usize> {
+        match self.instances {
+            Some(n) => Ok(n),
+            None => Ok(ProfilesFile::in_dir(&self.experiments_dir)
+                .context("the theory sizes of the profile (or pass --instances)")?
+                .get(self.profile)
+                .theory
+                .instances),
+        }
+    }
+}
+
 /// Runs everything, writes the files and returns the report.
 pub fn execute(args: &TheoryArgs) -> Result<TheoryReport> {
-    let count = args.instances.unwrap_or_else(|| args.profile.instances());
+    let count = args.instance_count()?;
     if count == 0 {
         bail!("--instances must be at least 1");
     }
@@ -1346,7 +1343,7 @@ pub fn markdown(r: &TheoryReport, count: usize) -> String {
             c.tolerance.replace('|', "\\|"),
             c.failures,
             c.instances,
-            c.verdict.label()
+            verdict_label(c.verdict)
         );
     }
     md
@@ -1356,6 +1353,17 @@ pub fn markdown(r: &TheoryReport, count: usize) -> String {
 pub fn run(args: &TheoryArgs) -> Result<()> {
     let start = Instant::now();
     let report = execute(args)?;
+    print_summary(&report);
+    println!(
+        "theory: wrote {} in {:.1} s",
+        args.out.join("theory.md").display(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// The command's summary: agreement rates, the examples' regimes and the claims' verdicts.
+pub fn print_summary(report: &TheoryReport) {
     let a = &report.agreement;
     println!(
         "theory: {} random instances, agreement {}/{} ({:.1}%), clear margin {}/{} ({:.1}%)",
@@ -1386,12 +1394,6 @@ pub fn run(args: &TheoryArgs) -> Result<()> {
             }
         );
     }
-    println!(
-        "theory: wrote {} in {:.1} s",
-        args.out.join("theory.md").display(),
-        start.elapsed().as_secs_f64()
-    );
-    Ok(())
 }
 
 #[cfg(test)]
