@@ -24,7 +24,7 @@ enum Task {
     /// Run benchmarks; with `--compare`, ours against NumPy on the same shapes in one run.
     Bench(bench::BenchArgs),
     /// Run the paper's experiments and write the report.
-    Reproduce(reproduce::ReproduceArgs),
+    Reproduce(reproduce::ReproduceTask),
 }
 
 fn main() -> Result<()> {

@@ -1,26 +1,45 @@
 //! `cargo xtask reproduce`: build the `eigenformer` binary and run `eigenformer reproduce`, which
 //! runs the report's sections in-process and writes `REPORT.md` and `REPORT.html`
 //! (`eigenformer_experiments::report`). This task only picks the build profile, the default output
-//! directory and the experiments directory of this workspace; it links none of the crates, so the
-//! profile and section names are passed through as strings and checked by the binary.
+//! directory and the experiments directory of this workspace; every other argument is passed
+//! through unchanged and checked by the binary, which declares the options.
 
 use crate::util::{cargo, command_stdout, run_command, workspace_root};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::process::Command;
 
+/// `cargo xtask reproduce [ARGS]`: `ARGS` go to `eigenformer reproduce` unchanged (its `--help`
+/// lists them), so the options are declared once, in the library. Only the build profile is read
+/// from them here.
 #[derive(clap::Args, Debug)]
-pub struct ReproduceArgs {
-    /// Compute profile: smoke (CI, minutes), quick (one workstation), full (the full settings).
-    #[arg(long, default_value = "quick", value_parser = ["smoke", "quick", "full"])]
-    pub profile: String,
-    /// Run only this section (repeatable); the others are listed as not run.
-    #[arg(long = "only", value_name = "SECTION", value_parser = ["theory", "pretrained", "training"])]
-    pub only: Vec<String>,
-    /// Output directory for REPORT.md and the sections' artefacts [default: reports/<profile> in the
-    /// workspace root].
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
+#[command(disable_help_flag = true)]
+pub struct ReproduceTask {
+    /// Arguments of `eigenformer reproduce` (`--profile`, `--only`, `--out`, …).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+impl ReproduceTask {
+    /// The value of `--profile` among the arguments (`quick`, the binary's default, when absent).
+    fn profile(&self) -> &str {
+        let mut it = self.args.iter();
+        while let Some(a) = it.next() {
+            if a == "--profile" {
+                return it.next().map_or("quick", String::as_str);
+            }
+            if let Some(v) = a.strip_prefix("--profile=") {
+                return v;
+            }
+        }
+        "quick"
+    }
+
+    fn has(&self, flag: &str) -> bool {
+        self.args
+            .iter()
+            .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
+    }
 }
 
 /// Build `eigenformer` (release for `quick` and `full`; the dev profile for `smoke`, whose work is
@@ -43,21 +62,43 @@ fn build_eigenformer(release: bool) -> Result<PathBuf> {
     Ok(PathBuf::from(target).join(dir).join("eigenformer"))
 }
 
-pub fn run(args: &ReproduceArgs) -> Result<()> {
-    let out = match &args.out {
-        // Absolute, because the binary runs in the workspace root.
-        Some(dir) => std::path::absolute(dir)?,
-        None => workspace_root().join("reports").join(&args.profile),
-    };
-    let binary = build_eigenformer(args.profile != "smoke")?;
+pub fn run(task: &ReproduceTask) -> Result<()> {
+    let profile = task.profile().to_string();
+    let binary = build_eigenformer(profile != "smoke")?;
     let mut cmd = Command::new(binary);
-    cmd.args(["reproduce", "--profile", &args.profile]);
-    for section in &args.only {
-        cmd.args(["--only", section]);
+    cmd.arg("reproduce").args(&task.args);
+    // Defaults that depend on this workspace: the binary runs from the workspace root.
+    if !task.has("--out") {
+        cmd.arg("--out")
+            .arg(workspace_root().join("reports").join(&profile));
     }
-    cmd.arg("--out")
-        .arg(&out)
-        .arg("--experiments-dir")
-        .arg(workspace_root().join("experiments"));
+    if !task.has("--experiments-dir") {
+        cmd.arg("--experiments-dir")
+            .arg(workspace_root().join("experiments"));
+    }
+    cmd.current_dir(workspace_root());
     run_command(&mut cmd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(args: &[&str]) -> ReproduceTask {
+        ReproduceTask {
+            args: args.iter().map(|a| a.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn the_profile_is_read_from_the_passed_arguments() {
+        assert_eq!(task(&[]).profile(), "quick");
+        assert_eq!(task(&["--profile", "smoke"]).profile(), "smoke");
+        assert_eq!(
+            task(&["--only", "theory", "--profile=full"]).profile(),
+            "full"
+        );
+        assert!(task(&["--out=x"]).has("--out"));
+        assert!(!task(&["--only", "theory"]).has("--out"));
+    }
 }

@@ -2,7 +2,7 @@
 
 use crate::archive::{extract_tar_members, extract_zip_members, join_zip_pieces};
 use crate::error::io_err;
-use crate::tools::{apt_download, find_by_extension, move_file, run};
+use crate::tools::{apt_download, find_by_extension, move_file, run, status};
 use crate::{verify_file, Asset, AssetError, AssetFile, Source};
 use std::fmt::Write as _;
 use std::io::Write;
@@ -10,10 +10,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-
-pub(crate) fn status(msg: &str) {
-    eprintln!("eigenformer: {msg}");
-}
 
 /// Resolves assets to directories; see the module documentation.
 #[derive(Clone, Debug)]

@@ -1,9 +1,13 @@
 //! The package managers the registry fallbacks drive (`apt-get`, `dpkg-deb`, `npm`, `pip`), and
 //! moving their files into place.
 
-use crate::resolver::status;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// A progress line on stderr (stdout carries only results, e.g. `eigenformer fetch`'s directory).
+pub(crate) fn status(msg: &str) {
+    eprintln!("eigenformer: {msg}");
+}
 
 /// Run a command, capturing its output; the error holds its stderr.
 pub(crate) fn run(cmd: &mut Command, what: &str) -> Result<std::process::Output, String> {

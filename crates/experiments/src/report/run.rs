@@ -185,7 +185,7 @@ fn training(ctx: &SectionCtx<'_>) -> anyhow::Result<SectionResult> {
     let section = crate::reproduce::run::run(&opts, &mut exec)
         .with_context(|| format!("the {} experiments", ctx.profile.name()))?;
     crate::reproduce::command::print_summary(&section, &ctx.dir);
-    let markdown = crate::reproduce::report::markdown(&section);
+    let markdown = crate::reproduce::render::markdown(&section);
     let (figures, tables) = split_by_extension(section.files.clone());
     Ok(SectionResult {
         schema_version: SCHEMA_VERSION,

@@ -140,7 +140,7 @@ pub fn run(args: &ExperimentsArgs) -> Result<()> {
 }
 
 /// The command's summary: each claim's verdict, what was trained and cached, where it went.
-pub fn print_summary(section: &run::Section, out: &std::path::Path) {
+pub fn print_summary(section: &crate::reproduce::results::Section, out: &std::path::Path) {
     for c in &section.claims {
         println!("experiments: {} {}", c.id, c.verdict.name());
     }

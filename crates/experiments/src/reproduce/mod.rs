@@ -7,7 +7,7 @@
 //! experiments; the [`cache::RunCache`] trains what is not finished yet through an
 //! [`cache::Executor`] (the real one, [`exec::ChildExecutor`], runs `eigenformer train` and
 //! `eigenformer eval` as child processes); [`aggregate`] turns results into mean ± sd over seeds;
-//! [`claims`] decides the verdicts; [`figures`] and [`report`] write the section.
+//! [`claims`] decides the verdicts; [`figures`] and [`render`] write the section.
 
 pub mod aggregate;
 pub mod cache;
@@ -17,7 +17,8 @@ pub mod error;
 pub mod exec;
 pub mod figures;
 pub mod paired;
-pub mod report;
+pub mod render;
+pub mod results;
 pub mod run;
 pub mod spec;
 pub mod stats;

@@ -2,20 +2,17 @@
 //! (through the [`RunCache`]), evaluate the corruption experiment's models, aggregate, and write
 //! the section's files.
 
-use super::aggregate::{
-    self, CorruptionRun, CorruptionSummary, CosineCurve, SmoothingRun, SpectralBounds,
-    SpectrumSummary, SweepPoint,
-};
+use super::aggregate::{self, CorruptionRun, SmoothingRun, SpectralBounds};
 use super::cache::{read_json, write_json, Action, EvalRequest, Executor, RunCache, RunResult};
 use super::claims::{self, Setting};
 use super::error::{ReproError, Result};
+use super::results::{Counts, ExperimentResult, PlannedRun, Section};
 use super::spec::{load_experiments, Experiment, Kind, Profile};
-use super::{figures, report};
+use super::{figures, render};
 use crate::report::Claim;
 use crate::train::config::TrainConfig;
 use crate::train::diagnostics::Diagnostics;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::Serialize;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -34,14 +31,6 @@ pub struct Options {
     pub only: Vec<String>,
     /// Show progress bars.
     pub progress: bool,
-}
-
-/// One distinct run of the plan, with the experiments that use it.
-#[derive(Debug, Clone, Serialize)]
-pub struct PlannedRun {
-    pub spec: TrainConfig,
-    pub hash: String,
-    pub experiments: Vec<String>,
 }
 
 /// The distinct runs of `experiments`, in first-use order (a configuration shared by several
@@ -116,50 +105,6 @@ pub fn evaluations(experiments: &[Experiment]) -> Vec<(TrainConfig, EvalRequest)
 /// the preset's is used).
 pub fn cost(spec: &TrainConfig) -> u64 {
     (spec.image_steps() * spec.depth.unwrap_or(6)) as u64
-}
-
-/// Counts of what the runner did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Counts {
-    pub runs: usize,
-    pub trained: usize,
-    pub resumed: usize,
-    pub cached: usize,
-    pub evaluations: usize,
-    pub evaluations_cached: usize,
-}
-
-/// The results of one experiment.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum ExperimentResult {
-    Sweep {
-        x_key: String,
-        points: Vec<SweepPoint>,
-    },
-    Corruption {
-        summary: CorruptionSummary,
-    },
-    Smoothing {
-        curves: Vec<CosineCurve>,
-        spectra: Vec<SpectrumSummary>,
-    },
-}
-
-/// Everything the section reports (also `results.json`).
-#[derive(Debug, Clone, Serialize)]
-pub struct Section {
-    pub profile: Profile,
-    pub runs_dir: PathBuf,
-    pub counts: Counts,
-    pub seconds: f64,
-    pub seeds: Vec<u64>,
-    pub experiments: Vec<(Experiment, ExperimentResult)>,
-    pub runs: Vec<(PlannedRun, RunResult)>,
-    pub claims: Vec<Claim>,
-    /// The files the section wrote, relative to its output directory (not in `results.json`).
-    #[serde(skip)]
-    pub files: Vec<String>,
 }
 
 fn bar(len: u64, progress: bool, template: &str) -> ProgressBar {
@@ -477,15 +422,15 @@ fn write_outputs(out: &Path, section: &Section) -> Result<Vec<String>> {
             }
         }
         let csv = format!("{}.csv", e.name);
-        eigenformer_io::write_atomic(&out.join(&csv), report::experiment_csv(r).as_bytes())?;
+        eigenformer_io::write_atomic(&out.join(&csv), render::experiment_csv(r).as_bytes())?;
         files.push(csv);
     }
-    eigenformer_io::write_atomic(&out.join("runs.csv"), report::runs_csv(section).as_bytes())?;
+    eigenformer_io::write_atomic(&out.join("runs.csv"), render::runs_csv(section).as_bytes())?;
     write_json(&out.join("results.json"), section)?;
     write_json(&out.join("claims.json"), &section.claims)?;
     eigenformer_io::write_atomic(
         &out.join("training.md"),
-        report::markdown(section).as_bytes(),
+        render::markdown(section).as_bytes(),
     )?;
     files.extend(["runs.csv", "results.json", "claims.json", "training.md"].map(String::from));
     Ok(files)

@@ -2,7 +2,7 @@
 //! links to the figures, and the claims with their rules.
 
 use super::aggregate::{variants_in, CorruptionSummary, CosineCurve, SpectrumSummary, SweepPoint};
-use super::run::{ExperimentResult, Section};
+use super::results::{ExperimentResult, Section};
 use super::stats::Stat;
 use crate::train::config::TrainConfig;
 use std::fmt::Write as _;
