@@ -13,6 +13,7 @@ pub mod audit;
 pub mod eval;
 pub mod plot;
 pub mod profile;
+pub mod progress;
 pub mod report;
 pub mod reproduce;
 pub mod theory;

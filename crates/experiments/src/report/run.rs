@@ -234,12 +234,21 @@ pub fn run(args: &ReproduceArgs) -> Result<Reproduction, ReportError> {
         repository: experiments_dir.clone(),
         ..RunFacts::default()
     };
+    let selected: Vec<SectionId> = SectionId::ALL
+        .into_iter()
+        .filter(|id| args.only.is_empty() || args.only.contains(id))
+        .collect();
     for id in SectionId::ALL {
-        if !args.only.is_empty() && !args.only.contains(&id) {
+        if !selected.contains(&id) {
             statuses.push((id, SectionStatus::Excluded));
             continue;
         }
-        eprintln!("reproduce: section `{id}`");
+        let n = selected.iter().position(|s| *s == id).map_or(0, |i| i + 1);
+        eprintln!(
+            "reproduce: section {n} of {} `{id}` starts ({} elapsed)",
+            selected.len(),
+            crate::progress::clock(start.elapsed())
+        );
         let ctx = SectionCtx {
             profile: args.profile,
             settings,
@@ -281,7 +290,10 @@ pub fn run(args: &ReproduceArgs) -> Result<Reproduction, ReportError> {
             }
         }
         eprintln!(
-            "reproduce: section `{id}`: {}",
+            "reproduce: section {n} of {} `{id}` finished in {} ({} elapsed): {}",
+            selected.len(),
+            crate::progress::clock(std::time::Duration::from_secs_f64(seconds)),
+            crate::progress::clock(start.elapsed()),
             status.line().replace("**", "")
         );
         statuses.push((id, status));

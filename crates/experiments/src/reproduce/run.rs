@@ -9,10 +9,10 @@ use super::error::{ReproError, Result};
 use super::results::{Counts, ExperimentResult, PlannedRun, Section};
 use super::spec::{load_experiments, Experiment, Kind, Profile};
 use super::{figures, render};
+use crate::progress::Progress;
 use crate::report::Claim;
 use crate::train::config::TrainConfig;
 use crate::train::diagnostics::Diagnostics;
-use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -107,17 +107,6 @@ pub fn cost(spec: &TrainConfig) -> u64 {
     (spec.image_steps() * spec.depth.unwrap_or(6)) as u64
 }
 
-fn bar(len: u64, progress: bool, template: &str) -> ProgressBar {
-    if !progress {
-        return ProgressBar::hidden();
-    }
-    let b = ProgressBar::new(len);
-    if let Ok(style) = ProgressStyle::with_template(template) {
-        b.set_style(style.progress_chars("=> "));
-    }
-    b
-}
-
 /// Train every run of the plan (cached runs are skipped), showing one progress bar weighted by
 /// [`cost`].
 fn train_all(
@@ -132,11 +121,7 @@ fn train_all(
         .filter(|p| !cache.dir(&p.spec).join("result.json").is_file())
         .map(|p| cost(&p.spec))
         .sum();
-    let pb = bar(
-        todo,
-        progress,
-        "training [{bar:30}] {percent:>3}% {elapsed_precise} eta {eta} {msg}",
-    );
+    let mut pb = Progress::new("training", planned.len(), todo, progress);
     let mut results = Vec::with_capacity(planned.len());
     for (i, p) in planned.iter().enumerate() {
         let dir = cache.dir(&p.spec);
@@ -158,27 +143,27 @@ fn train_all(
         let (r, action) = cache.ensure(&p.spec, exec, &mut tick)?;
         match action {
             Action::Cached => counts.cached += 1,
-            Action::Trained => {
-                counts.trained += 1;
-                pb.inc(cost(&p.spec));
-            }
-            Action::Resumed => {
-                counts.resumed += 1;
-                pb.inc(cost(&p.spec));
-            }
+            Action::Trained => counts.trained += 1,
+            Action::Resumed => counts.resumed += 1,
         }
-        if action != Action::Cached {
-            pb.println(format!(
-                "{} -> test accuracy {:.4} ({:.0} s, {})",
-                p.spec.label(),
-                r.test_accuracy,
-                r.train_seconds,
-                p.hash
-            ));
-        }
+        let (weight, line) = if action == Action::Cached {
+            (0, format!("{} cached ({})", p.spec.label(), p.hash))
+        } else {
+            (
+                cost(&p.spec),
+                format!(
+                    "{} -> test accuracy {:.4} ({:.0} s, {})",
+                    p.spec.label(),
+                    r.test_accuracy,
+                    r.train_seconds,
+                    p.hash
+                ),
+            )
+        };
+        pb.finish_item(weight, &line);
         results.push(r);
     }
-    pb.finish_and_clear();
+    pb.finish();
     counts.runs = planned.len();
     Ok(results)
 }
@@ -248,11 +233,7 @@ pub fn run(opts: &Options, exec: &mut dyn Executor) -> Result<Section> {
 
     // Evaluations of the corruption experiments.
     let evals = evaluations(&experiments);
-    let pb = bar(
-        evals.len() as u64,
-        opts.progress,
-        "evaluating [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta} {msg}",
-    );
+    let mut pb = Progress::new("evaluating", evals.len(), evals.len() as u64, opts.progress);
     for (spec, req) in &evals {
         pb.set_message(format!("{} on {}", spec.label(), req.file_name()));
         let cached = match req {
@@ -263,9 +244,13 @@ pub fn run(opts: &Options, exec: &mut dyn Executor) -> Result<Section> {
         if cached {
             counts.evaluations_cached += 1;
         }
-        pb.inc(1);
+        let state = if cached { "cached" } else { "done" };
+        pb.finish_item(
+            1,
+            &format!("{} on {} {state}", spec.label(), req.file_name()),
+        );
     }
-    pb.finish_and_clear();
+    pb.finish();
 
     let mut out_experiments = Vec::new();
     for e in &experiments {
