@@ -44,6 +44,7 @@ fn main() -> Result<()> {
         Cli::Train(args) => train::command::run(&args),
         Cli::Eval(args) => eval::run(&args),
         Cli::Experiments(args) => reproduce::command::run(&args),
+        Cli::Reproduce(args) if args.plan => report::plan::run(&args),
         Cli::Reproduce(args) => report::run(&args)
             .map(|_| ())
             .with_context(|| format!("eigenformer reproduce --profile {}", args.profile)),

@@ -26,6 +26,7 @@ pub mod claim;
 pub mod environment;
 pub mod html;
 pub mod markdown;
+pub mod plan;
 pub mod run;
 pub mod section;
 

@@ -35,6 +35,10 @@ pub struct ReproduceArgs {
     /// Directory of the experiment files and of `profiles.toml`.
     #[arg(long, value_name = "DIR", default_value = "experiments")]
     pub experiments_dir: PathBuf,
+    /// Print every profile's runs and estimated time (from a throughput probe on this machine)
+    /// and exit without running anything.
+    #[arg(long)]
+    pub plan: bool,
 }
 
 impl ReproduceArgs {
@@ -347,6 +351,7 @@ mod tests {
             only: vec![SectionId::Theory],
             out: Some(dir.path().join("out")),
             experiments_dir: dir.path().to_path_buf(),
+            plan: false,
         };
         let e = run(&args).unwrap_err().to_string();
         assert!(e.contains("profiles.toml"), "{e}");
