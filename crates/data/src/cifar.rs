@@ -80,7 +80,7 @@ pub fn parse_records(
             message: "the file is empty".into(),
         });
     }
-    if bytes.len() % rec != 0 {
+    if !bytes.len().is_multiple_of(rec) {
         let whole = bytes.len() / rec;
         return Err(DataError::Truncated {
             path: path.to_path_buf(),

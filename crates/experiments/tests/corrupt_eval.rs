@@ -75,8 +75,11 @@ fn tiny_checkpoint(out: &std::path::Path, test: &Dataset) {
             model_config: cfg,
             out: out.to_path_buf(),
             resume: false,
+            overwrite: false,
+            keep: 2,
             progress: false,
             stop_after: None,
+            zero_timings: false,
         },
         &TrainData {
             kind: DatasetKind::Mnist,

@@ -68,8 +68,11 @@ fn tiny_vit_learns_fashion_mnist() {
             model_config: cfg,
             out: out.path().to_path_buf(),
             resume: false,
+            overwrite: false,
+            keep: 2,
             progress: false,
             stop_after: None,
+            zero_timings: false,
         },
         &TrainData {
             kind,

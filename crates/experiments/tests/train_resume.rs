@@ -2,9 +2,10 @@
 //! non-finite loss handling, mismatching and corrupted checkpoints, and the output files.
 
 use eigenformer_data::{Dataset, DatasetKind};
-use eigenformer_experiments::train::checkpoint::{self, WEIGHTS_FILE};
+use eigenformer_experiments::train::checkpoint::{self, CheckpointRecord, WEIGHTS_FILE};
 use eigenformer_experiments::train::config::TrainConfig;
 use eigenformer_experiments::train::run::{train, TrainData, TrainOptions};
+use eigenformer_experiments::train::rundir::RunDir;
 use eigenformer_model::{AttentionKind, ViTConfig};
 use std::path::Path;
 
@@ -88,8 +89,11 @@ fn options(out: &Path, epochs: usize, resume: bool, stop_after: Option<usize>) -
         model_config: tiny_config(AttentionKind::Plain),
         out: out.to_path_buf(),
         resume,
+        overwrite: false,
+        keep: 2,
         progress: false,
         stop_after,
+        zero_timings: false,
     }
 }
 
@@ -118,7 +122,8 @@ fn resume_gives_the_same_weights_bit_for_bit() {
     }
     // The checkpoints (weights and optimiser moments) agree byte for byte, and so do the metrics
     // apart from timings.
-    let read = |d: &Path| std::fs::read(d.join(WEIGHTS_FILE)).unwrap();
+    let read =
+        |d: &Path| std::fs::read(checkpoint::current_dir(d).unwrap().join(WEIGHTS_FILE)).unwrap();
     assert!(read(full.path()) == read(split.path()));
     for (ea, eb) in a.epochs.iter().zip(&b.epochs) {
         assert_eq!(ea.epoch, eb.epoch);
@@ -197,9 +202,19 @@ fn non_finite_loss_stops_and_keeps_the_last_good_checkpoint() {
         }
     }
     model.load_named(&weights).unwrap();
-    checkpoint::save(dir.path(), &model, &ck.optimizer, ck.meta.clone()).unwrap();
-    let before = std::fs::read(dir.path().join(WEIGHTS_FILE)).unwrap();
-    let before_meta = std::fs::read(dir.path().join("checkpoint.json")).unwrap();
+    let run = RunDir::open(dir.path()).unwrap();
+    let record = CheckpointRecord {
+        model: &model,
+        optimizer: &ck.optimizer,
+        meta: &ck.meta,
+        metrics: ck.metrics.as_ref().unwrap(),
+        diagnostics: ck.diagnostics.as_ref().unwrap(),
+    };
+    run.commit(&record, 2).unwrap();
+    drop(run);
+    let current = checkpoint::current_dir(dir.path()).unwrap();
+    let before = std::fs::read(current.join(WEIGHTS_FILE)).unwrap();
+    let before_meta = std::fs::read(current.join("checkpoint.json")).unwrap();
 
     let err = train(&options(dir.path(), 3, true, None), &data)
         .err()
@@ -207,8 +222,9 @@ fn non_finite_loss_stops_and_keeps_the_last_good_checkpoint() {
     let msg = format!("{err:#}");
     assert!(msg.contains("not finite"), "{msg}");
     assert!(msg.contains("last good checkpoint (epoch 1)"), "{msg}");
-    assert!(std::fs::read(dir.path().join(WEIGHTS_FILE)).unwrap() == before);
-    assert!(std::fs::read(dir.path().join("checkpoint.json")).unwrap() == before_meta);
+    let current = checkpoint::current_dir(dir.path()).unwrap();
+    assert!(std::fs::read(current.join(WEIGHTS_FILE)).unwrap() == before);
+    assert!(std::fs::read(current.join("checkpoint.json")).unwrap() == before_meta);
     assert_eq!(checkpoint::load_meta(dir.path()).unwrap().epoch, 1);
 }
 
@@ -231,7 +247,8 @@ fn truncated_or_missing_checkpoint_is_a_clear_error() {
     let data = data();
     let dir = tempfile::tempdir().unwrap();
     train(&options(dir.path(), 1, false, None), &data).unwrap();
-    let path = dir.path().join(WEIGHTS_FILE);
+    let current = checkpoint::current_dir(dir.path()).unwrap();
+    let path = current.join(WEIGHTS_FILE);
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
     let msg = format!("{:#}", checkpoint::load(dir.path()).err().unwrap());
@@ -244,7 +261,7 @@ fn truncated_or_missing_checkpoint_is_a_clear_error() {
     );
     assert!(msg.contains("truncated"), "{msg}");
 
-    std::fs::write(dir.path().join("checkpoint.json"), b"{\"format\": 1").unwrap();
+    std::fs::write(current.join("checkpoint.json"), b"{\"format\": 1").unwrap();
     let msg = format!("{:#}", checkpoint::load(dir.path()).err().unwrap());
     assert!(msg.contains("not a valid checkpoint"), "{msg}");
 

@@ -331,14 +331,14 @@ impl ViTConfig {
                 return bad(field, value, "must be positive");
             }
         }
-        if self.image_size % self.patch_size != 0 {
+        if !self.image_size.is_multiple_of(self.patch_size) {
             return bad(
                 "patch_size",
                 self.patch_size,
                 &format!("must divide image_size {}", self.image_size),
             );
         }
-        if self.width % self.heads != 0 {
+        if !self.width.is_multiple_of(self.heads) {
             return bad(
                 "heads",
                 self.heads,

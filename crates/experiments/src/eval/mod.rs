@@ -23,7 +23,8 @@ use std::path::{Path, PathBuf};
 /// Arguments of `eigenformer eval`.
 #[derive(Args, Debug, Clone, Default)]
 pub struct EvalArgs {
-    /// The output directory of `eigenformer train` (holding checkpoint.json/.safetensors).
+    /// The output directory of `eigenformer train` (its current checkpoint), or one checkpoint
+    /// directory in it (`checkpoints/epoch-…`).
     #[arg(long)]
     pub checkpoint: PathBuf,
     /// Directory holding the dataset's files (otherwise the cache / download).

@@ -2,7 +2,7 @@
 //! interrupted one resumes.
 //!
 //! `<root>/<hash>/` holds `config.json` (the [`TrainConfig`], written before training starts), the
-//! outputs of `eigenformer train` (`metrics.json`, `diagnostics.json`, `checkpoint.*`),
+//! outputs of `eigenformer train` (`metrics.json`, `diagnostics.json`, the checkpoints),
 //! `train.log`, and `result.json`, written last: **a run is finished iff `result.json` exists**.
 //! A directory with a checkpoint but no `result.json` was interrupted and is continued with
 //! `--resume` (training resumes bit-exactly from the last finished epoch). Evaluations of a
@@ -180,7 +180,7 @@ impl RunCache {
             }
             return Ok(RunState::Finished(Box::new(r)));
         }
-        if dir.join(crate::train::checkpoint::META_FILE).is_file() {
+        if crate::train::checkpoint::exists(&dir) {
             Ok(RunState::Interrupted)
         } else {
             Ok(RunState::New)

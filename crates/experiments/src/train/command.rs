@@ -1,8 +1,13 @@
 //! `eigenformer train`: train a ViT on an image dataset, evaluating, checkpointing and writing
-//! `metrics.json` / `diagnostics.json` after every epoch (see [`crate::train::run`]).
+//! `metrics.json` / `diagnostics.json` after every epoch (see [`crate::train::run`]) into a run
+//! directory ([`crate::train::rundir`]).
+//!
+//! The run directory is locked, and checked against `--resume` / `--overwrite`, before the data
+//! set is loaded: a second process, or a forgotten `--resume`, fails at once.
 
 use crate::train::config::TrainConfig;
-use crate::train::run::{train, TrainData, TrainOptions};
+use crate::train::run::{check_start, train_in, TrainData, TrainOptions};
+use crate::train::rundir::{RunDir, DEFAULT_KEEP};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use eigenformer_data::{DatasetKind, Split};
@@ -23,10 +28,20 @@ pub struct TrainArgs {
     /// Directory holding the dataset's files (otherwise the cache / download).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Continue from the checkpoint in --out.
+    /// Continue the run in --out from its newest good checkpoint (needed to train into a
+    /// directory that holds a run of the same configuration).
     #[arg(long)]
     pub resume: bool,
-    /// Output directory (metrics.json, diagnostics.json, checkpoint.*).
+    /// Replace the run that --out holds (its checkpoints, metrics and diagnostics) and start
+    /// from scratch.
+    #[arg(long, conflicts_with = "resume")]
+    pub overwrite: bool,
+    /// Checkpoints to keep in --out/checkpoints: the newest, and older ones that --resume falls
+    /// back to when the newest fails its checksum.
+    #[arg(long, default_value_t = DEFAULT_KEEP, value_name = "K")]
+    pub keep: usize,
+    /// Output directory, the run directory (manifest.json, checkpoints/, metrics.json,
+    /// diagnostics.json, diagnostics/, train.lock).
     #[arg(long)]
     pub out: PathBuf,
 }
@@ -99,6 +114,15 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let run = args.resolve()?;
     let kind = dataset_kind(&run.dataset)?;
     let cfg = model_config(&run, kind)?;
+    let opts = TrainOptions {
+        resume: args.resume,
+        overwrite: args.overwrite,
+        keep: args.keep,
+        progress: true,
+        ..TrainOptions::new(run.clone(), cfg, args.out.clone())
+    };
+    let dir = RunDir::open(&args.out)?;
+    check_start(&dir, &opts)?;
     let train_set = kind
         .load(Split::Train, args.data_dir.as_deref())?
         .train_fraction(run.train_fraction, run.seed)?;
@@ -107,15 +131,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         let idx: Vec<usize> = (0..n.min(test_set.len())).collect();
         test_set = test_set.select(&idx)?;
     }
-    let outcome = train(
-        &TrainOptions {
-            run,
-            model_config: cfg,
-            out: args.out.clone(),
-            resume: args.resume,
-            progress: true,
-            stop_after: None,
-        },
+    let outcome = train_in(
+        &dir,
+        &opts,
         &TrainData {
             kind,
             train: train_set,

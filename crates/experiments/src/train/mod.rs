@@ -8,6 +8,7 @@ pub mod config;
 pub mod diagnostics;
 pub mod eval;
 pub mod run;
+pub mod rundir;
 pub mod step;
 
 pub use step::{parameter_groups, StepStats, TrainHyper, Trainer, TrainingError};

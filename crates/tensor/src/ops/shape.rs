@@ -223,7 +223,11 @@ impl Tensor {
     /// order and each row ordered (channel, dy, dx) like a stride-p convolution's weight.
     pub fn patchify(&self, patch: usize) -> Result<Tensor> {
         let shape = self.shape();
-        if shape.len() != 4 || patch == 0 || shape[2] % patch != 0 || shape[3] % patch != 0 {
+        if shape.len() != 4
+            || patch == 0
+            || !shape[2].is_multiple_of(patch)
+            || !shape[3].is_multiple_of(patch)
+        {
             return Err(TensorError::InvalidShape {
                 op: "patchify",
                 shape,
