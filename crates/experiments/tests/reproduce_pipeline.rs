@@ -540,3 +540,21 @@ fn reproduce_runner_end_to_end_with_a_fake_executor() {
     assert_eq!((again.trains, again.evals), (0, 0));
     assert_eq!(section.counts.cached, 36);
 }
+
+/// A key that `TrainConfig` (the trainer's one configuration type) does not know is an error when
+/// the grid is loaded, naming the experiment file and the key, before anything trains.
+#[test]
+fn an_unknown_training_key_is_refused_naming_the_file_and_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    write_experiments(dir.path());
+    std::fs::write(
+        dir.path().join("depth.toml"),
+        "kind = \"depth\"\ntitle = \"(a) depth\"\n[smoke]\ndepth = [1, 2]\nlearning_rate = 0.1\n",
+    )
+    .unwrap();
+    let err = spec::load_experiments(dir.path(), spec::Profile::Smoke, &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("depth.toml"), "{err}");
+    assert!(err.contains("learning_rate"), "{err}");
+}
