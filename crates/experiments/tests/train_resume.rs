@@ -1,86 +1,17 @@
 //! `eigenformer train` as a library on tiny synthetic data: resume equivalence (bit for bit),
 //! non-finite loss handling, mismatching and corrupted checkpoints, and the output files.
 
-use eigenformer_data::{Dataset, DatasetKind};
 use eigenformer_experiments::train::checkpoint::{self, CheckpointRecord, WEIGHTS_FILE};
-use eigenformer_experiments::train::config::TrainConfig;
 use eigenformer_experiments::train::run::{train, TrainData, TrainOptions};
 use eigenformer_experiments::train::rundir::RunDir;
-use eigenformer_model::{AttentionKind, ViTConfig};
+use eigenformer_model::AttentionKind;
 use std::path::Path;
 
-const CLASSES: usize = 3;
-
-/// `n` 8×8 grey images: class k is a bright horizontal band at rows 2k..2k+2 plus seeded noise.
-fn synthetic(name: &str, n: usize, seed: u64) -> Dataset {
-    let mut state = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    let mut next = || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 33) as u32
-    };
-    let mut images = Vec::with_capacity(n * 64);
-    let mut labels = Vec::with_capacity(n);
-    for i in 0..n {
-        let class = i % CLASSES;
-        for r in 0..8 {
-            for _ in 0..8 {
-                let band = r / 2 == class;
-                let noise = (next() % 60) as u8;
-                images.push(if band { 180 + noise } else { noise });
-            }
-        }
-        labels.push(class as u8);
-    }
-    Dataset::new(name, images, [n, 1, 8, 8], labels, CLASSES).unwrap()
-}
-
-fn tiny_config(attention: AttentionKind) -> ViTConfig {
-    let mut cfg = ViTConfig::preset("vit-small").unwrap();
-    cfg.image_size = 8;
-    cfg.patch_size = 4;
-    cfg.width = 16;
-    cfg.depth = 2;
-    cfg.heads = 2;
-    cfg.mlp_hidden = 32;
-    cfg.classes = CLASSES;
-    cfg.drop_path = 0.1; // exercises the per-step drop-path seeds
-    cfg.attention = attention;
-    cfg.validate().unwrap();
-    cfg
-}
-
-fn run_config(epochs: usize) -> TrainConfig {
-    TrainConfig {
-        dataset: "synthetic".into(),
-        model: "tiny".into(),
-        attention: "plain".into(),
-        depth: None,
-        width: None,
-        heads: None,
-        epochs,
-        batch_size: 16,
-        lr: 3e-3,
-        weight_decay: 0.05,
-        warmup_epochs: 0.5,
-        label_smoothing: 0.1,
-        clip: 1.0,
-        train_fraction: 1.0,
-        seed: 7,
-        max_train_batches: None,
-        eval_limit: None,
-    }
-}
+mod train_support;
+use train_support::{run_config, tiny_config_with as tiny_config};
 
 fn data() -> TrainData {
-    TrainData {
-        kind: DatasetKind::Mnist,
-        train: synthetic("synthetic/train", 60, 1),
-        test: synthetic("synthetic/test", 30, 2),
-    }
+    train_support::data_of(60, 30)
 }
 
 fn options(out: &Path, epochs: usize, resume: bool, stop_after: Option<usize>) -> TrainOptions {

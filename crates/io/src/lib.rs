@@ -10,10 +10,12 @@
 mod atomic;
 mod digest;
 mod json;
+mod stamp;
 
 pub use atomic::write_atomic;
 pub use digest::{hex, sha256_file, sha256_hex, Sha256Stream};
 pub use json::{read_json, write_json};
+pub use stamp::{format_utc, now_utc};
 
 use std::path::PathBuf;
 use thiserror::Error;

@@ -39,7 +39,14 @@ pub fn synthetic(name: &str, n: usize, seed: u64) -> Dataset {
     Dataset::new(name, images, [n, 1, 8, 8], labels, CLASSES).unwrap()
 }
 
+/// [`tiny_config_with`] plain attention.
 pub fn tiny_config() -> ViTConfig {
+    tiny_config_with(AttentionKind::Plain)
+}
+
+/// A 2-block ViT of width 16 on 8×8 grey images, with drop-path (which exercises the per-step
+/// drop-path seeds of a resumed run).
+pub fn tiny_config_with(attention: AttentionKind) -> ViTConfig {
     let mut cfg = ViTConfig::preset("vit-small").unwrap();
     cfg.image_size = 8;
     cfg.patch_size = 4;
@@ -49,7 +56,7 @@ pub fn tiny_config() -> ViTConfig {
     cfg.mlp_hidden = 32;
     cfg.classes = CLASSES;
     cfg.drop_path = 0.1;
-    cfg.attention = AttentionKind::Plain;
+    cfg.attention = attention;
     cfg.validate().unwrap();
     cfg
 }
@@ -77,10 +84,15 @@ pub fn run_config(epochs: usize) -> TrainConfig {
 }
 
 pub fn data() -> TrainData {
+    data_of(48, 12)
+}
+
+/// `train` training and `test` test images of [`synthetic`].
+pub fn data_of(train: usize, test: usize) -> TrainData {
     TrainData {
         kind: DatasetKind::Mnist,
-        train: synthetic("synthetic/train", 48, 1),
-        test: synthetic("synthetic/test", 12, 2),
+        train: synthetic("synthetic/train", train, 1),
+        test: synthetic("synthetic/test", test, 2),
     }
 }
 
