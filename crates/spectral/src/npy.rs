@@ -8,7 +8,8 @@
 use std::path::Path;
 
 use ndarray::{Array, Array1, Array2, ArrayBase, Data, Dimension, Ix1, Ix2};
-use ndarray_npy::{ReadNpyError, ReadableElement, WritableElement};
+use ndarray_npy::{ReadNpyExt, WritableElement};
+use std::io::Read;
 
 use crate::error::{Result, SpectralError};
 
@@ -19,24 +20,198 @@ fn npy_error(path: &Path, reason: impl ToString) -> SpectralError {
     }
 }
 
-fn read_as<T: ReadableElement, D: Dimension>(path: &Path) -> Result<Array<T, D>, ReadNpyError> {
-    ndarray_npy::read_npy(path)
+/// Largest array the readers accept (16 GiB of data): a 46 000 × 46 000 `f64` matrix, far beyond
+/// what a dense eigendecomposition can handle, so a larger declaration is a corrupt header.
+pub const MAX_NPY_DATA_BYTES: u64 = 1 << 34;
+
+/// Largest header the readers accept. NumPy writes headers of a few dozen bytes padded to 64;
+/// format 2.0 allows a 4 GiB header, which would otherwise be allocated before it is read.
+pub const MAX_NPY_HEADER_BYTES: usize = 1 << 20;
+
+/// The `.npy` magic string.
+const MAGIC: &[u8; 6] = b"\x93NUMPY";
+
+/// Length of the preamble (magic, version, header length) and of the header that follows it,
+/// checked against the bytes present before anything is allocated for it.
+fn header_span(path: &Path, bytes: &[u8]) -> Result<(usize, usize)> {
+    if bytes.len() < 10 || &bytes[..6] != MAGIC {
+        return Err(npy_error(
+            path,
+            "not a .npy file (no \\x93NUMPY magic string at the start)",
+        ));
+    }
+    let (preamble, header_len) = match bytes[6] {
+        1 => (10, usize::from(u16::from_le_bytes([bytes[8], bytes[9]]))),
+        2 | 3 => {
+            let Some(len) = bytes.get(8..12) else {
+                return Err(npy_error(path, "the file ends inside the .npy preamble"));
+            };
+            let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]);
+            (12, usize::try_from(len).unwrap_or(usize::MAX))
+        }
+        v => {
+            return Err(npy_error(
+                path,
+                format!("unsupported .npy format version {v}.{}", bytes[7]),
+            ))
+        }
+    };
+    if header_len > MAX_NPY_HEADER_BYTES {
+        return Err(npy_error(
+            path,
+            format!(
+                "the header declares {header_len} bytes, more than the {MAX_NPY_HEADER_BYTES} \
+                 accepted (corrupt file?)"
+            ),
+        ));
+    }
+    if bytes.len() - preamble < header_len {
+        return Err(npy_error(
+            path,
+            format!(
+                "the header declares {header_len} bytes but the file ends after {} (truncated?)",
+                bytes.len() - preamble
+            ),
+        ));
+    }
+    Ok((preamble, header_len))
+}
+
+/// Bytes per element of the float descriptors the readers take (`'<f8'`, `'>f4'`, … as the
+/// header's Python literal prints them).
+fn float_size(desc: &impl std::fmt::Display) -> Option<usize> {
+    let text = desc.to_string();
+    let text = text.trim_matches(|c| c == '\'' || c == '"');
+    match text.as_bytes() {
+        [b'<' | b'>' | b'=' | b'|', b'f', b'8'] => Some(8),
+        [b'<' | b'>' | b'=' | b'|', b'f', b'4'] => Some(4),
+        _ => None,
+    }
+}
+
+fn shape_text(shape: &[usize]) -> String {
+    let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+    match dims.len() {
+        1 => format!("({},)", dims[0]),
+        _ => format!("({})", dims.join(", ")),
+    }
+}
+
+/// Parses the contents of a `float32`/`float64` `.npy` file of dimension `D` into `f64`. The
+/// declared shape is checked against the dimension and against the bytes present (with
+/// overflow-checked arithmetic) before anything is allocated, so a corrupt header is an error
+/// naming `path`, never an allocation failure.
+fn parse_float<D: Dimension>(path: &Path, bytes: &[u8]) -> Result<Array<f64, D>> {
+    let (preamble, header_len) = header_span(path, bytes)?;
+    let header =
+        ndarray_npy::npy::header::Header::from_reader(&mut &bytes[..preamble + header_len])
+            .map_err(|e| npy_error(path, format!("bad header: {e}")))?;
+    let Some(size) = float_size(&header.type_descriptor) else {
+        return Err(npy_error(
+            path,
+            format!(
+                "unsupported dtype {}: expected float32 or float64",
+                header.type_descriptor
+            ),
+        ));
+    };
+    let shape = &header.shape;
+    if let Some(ndim) = D::NDIM {
+        if shape.len() != ndim {
+            return Err(npy_error(
+                path,
+                format!(
+                    "expected a {ndim}-D array, the header declares shape {}",
+                    shape_text(shape)
+                ),
+            ));
+        }
+    }
+    let data = &bytes[preamble + header_len..];
+    let declared = shape
+        .iter()
+        .try_fold(size, |acc, &d| acc.checked_mul(d))
+        .filter(|&n| n as u64 <= MAX_NPY_DATA_BYTES);
+    let Some(declared) = declared else {
+        return Err(npy_error(
+            path,
+            format!(
+                "the header declares shape {} of {size}-byte floats, more than the {} GiB \
+                 accepted (the file holds {} data bytes)",
+                shape_text(shape),
+                MAX_NPY_DATA_BYTES >> 30,
+                data.len()
+            ),
+        ));
+    };
+    if declared != data.len() {
+        return Err(npy_error(
+            path,
+            format!(
+                "the header declares shape {} of {size}-byte floats = {declared} bytes, but the \
+                 file holds {} data bytes ({})",
+                shape_text(shape),
+                data.len(),
+                if declared > data.len() {
+                    "truncated?"
+                } else {
+                    "trailing bytes"
+                }
+            ),
+        ));
+    }
+    let parsed = if size == 8 {
+        Array::<f64, D>::read_npy(bytes)
+    } else {
+        Array::<f32, D>::read_npy(bytes).map(|a| a.mapv(f64::from))
+    };
+    parsed.map_err(|e| npy_error(path, e))
+}
+
+/// Reads `path` whole, refusing (before reading) a regular file larger than any acceptable
+/// `.npy` file; a pipe is read up to that limit.
+fn read_bounded(path: &Path) -> Result<Vec<u8>> {
+    let limit = MAX_NPY_DATA_BYTES + MAX_NPY_HEADER_BYTES as u64 + 12;
+    let file = std::fs::File::open(path).map_err(|e| npy_error(path, e))?;
+    let meta = file.metadata().map_err(|e| npy_error(path, e))?;
+    if meta.is_dir() {
+        return Err(npy_error(path, "is a directory"));
+    }
+    if meta.is_file() && meta.len() > limit {
+        return Err(npy_error(
+            path,
+            format!("{} bytes: larger than any accepted .npy file", meta.len()),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(if meta.is_file() {
+        meta.len() as usize
+    } else {
+        0
+    });
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| npy_error(path, e))?;
+    if bytes.len() as u64 > limit {
+        return Err(npy_error(path, "larger than any accepted .npy file"));
+    }
+    Ok(bytes)
 }
 
 /// Reads an `f64` or `f32` array of dimension `D`, converting to `f64`.
 fn read_float<D: Dimension>(path: &Path) -> Result<Array<f64, D>> {
-    match read_as::<f64, D>(path) {
-        Ok(a) => Ok(a),
-        Err(ReadNpyError::WrongDescriptor(_)) => match read_as::<f32, D>(path) {
-            Ok(a) => Ok(a.mapv(f64::from)),
-            Err(ReadNpyError::WrongDescriptor(desc)) => Err(npy_error(
-                path,
-                format!("unsupported dtype {desc}: expected float32 or float64"),
-            )),
-            Err(e) => Err(npy_error(path, e)),
-        },
-        Err(e) => Err(npy_error(path, e)),
-    }
+    parse_float(path, &read_bounded(path)?)
+}
+
+/// Parses the bytes of a 2-D `float32`/`float64` `.npy` file as `f64`; `path` only names the file
+/// in errors (the fuzz target and in-memory callers use this).
+pub fn parse_npy_2d(path: &Path, bytes: &[u8]) -> Result<Array2<f64>> {
+    parse_float::<Ix2>(path, bytes)
+}
+
+/// Parses the bytes of a 1-D `float32`/`float64` `.npy` file as `f64`; `path` only names the file
+/// in errors.
+pub fn parse_npy_1d(path: &Path, bytes: &[u8]) -> Result<Array1<f64>> {
+    parse_float::<Ix1>(path, bytes)
 }
 
 /// Reads a 2-D `float32`/`float64` `.npy` file as `f64`.
@@ -109,6 +284,112 @@ mod tests {
         match read_npy_2d(&pint) {
             Err(SpectralError::Npy { reason, .. }) => assert!(reason.contains("dtype"), "{reason}"),
             other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    /// A version-1.0 `.npy` file with header dictionary `dict` and raw `data`.
+    fn npy_bytes(dict: &str, data: &[u8]) -> Vec<u8> {
+        let mut header = dict.to_string();
+        while (10 + header.len() + 1) % 64 != 0 {
+            header.push(' ');
+        }
+        header.push('\n');
+        let mut out = b"\x93NUMPY\x01\x00".to_vec();
+        out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(data);
+        out
+    }
+
+    fn reason(r: Result<impl std::fmt::Debug>) -> String {
+        match r {
+            Err(SpectralError::Npy { path, reason }) => {
+                assert_eq!(path, Path::new("x.npy"));
+                reason
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_huge_declared_shape_is_refused_before_allocating() {
+        // Issue 14, item 8: this header over 16 data bytes aborted with "memory allocation of
+        // 80000000000000000 bytes failed".
+        let bytes = npy_bytes(
+            "{'descr': '<f8', 'fortran_order': False, 'shape': (100000000, 100000000), }",
+            &[0u8; 16],
+        );
+        let p = Path::new("x.npy");
+        let r = reason(parse_npy_2d(p, &bytes));
+        assert!(
+            r.contains("(100000000, 100000000)") && r.contains("16 data bytes"),
+            "{r}"
+        );
+        // Through the file reader, too.
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("huge.npy");
+        std::fs::write(&f, &bytes).unwrap();
+        match read_npy_2d(&f) {
+            Err(SpectralError::Npy { path, reason }) => {
+                assert_eq!(path, f);
+                assert!(reason.contains("declares shape"), "{reason}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        // Products that overflow usize, f32 included.
+        let r = reason(parse_npy_2d(
+            p,
+            &npy_bytes(
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296), }",
+                &[],
+            ),
+        ));
+        assert!(r.contains("more than the 16 GiB"), "{r}");
+        let r = reason(parse_npy_1d(
+            p,
+            &npy_bytes(
+                "{'descr': '>f8', 'fortran_order': False, 'shape': (18446744073709551615,), }",
+                &[],
+            ),
+        ));
+        assert!(r.contains("(18446744073709551615,)"), "{r}");
+    }
+
+    #[test]
+    fn headers_sizes_and_dimensions_are_checked() {
+        let p = Path::new("x.npy");
+        let ok = npy_bytes(
+            "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 1), }",
+            &[0, 0, 128, 63, 0, 0, 0, 64],
+        );
+        assert_eq!(parse_npy_2d(p, &ok).unwrap(), array![[1.0], [2.0]]);
+        // Truncated data, trailing data, wrong dimension, wrong dtype.
+        let r = reason(parse_npy_2d(p, &ok[..ok.len() - 1]));
+        assert!(r.contains("7 data bytes") && r.contains("truncated"), "{r}");
+        let mut long = ok.clone();
+        long.push(0);
+        assert!(reason(parse_npy_2d(p, &long)).contains("trailing"));
+        assert!(reason(parse_npy_1d(p, &ok)).contains("expected a 1-D array"));
+        let ints = npy_bytes(
+            "{'descr': '<i8', 'fortran_order': False, 'shape': (1,), }",
+            &[0; 8],
+        );
+        assert!(reason(parse_npy_1d(p, &ints)).contains("dtype"));
+        // A version-2.0 header that declares 4 GiB, and one that runs past the end of the file.
+        let mut v2 = b"\x93NUMPY\x02\x00".to_vec();
+        v2.extend_from_slice(&u32::MAX.to_le_bytes());
+        v2.extend_from_slice(b"{}");
+        assert!(reason(parse_npy_1d(p, &v2)).contains("more than the 1048576"));
+        let mut short = ok[..10].to_vec();
+        short.extend_from_slice(b"{'descr'");
+        assert!(reason(parse_npy_1d(p, &short)).contains("truncated"));
+        for junk in [
+            &b""[..],
+            b"\x93NUMPY",
+            b"PK\x03\x04 not numpy",
+            b"\x93NUMPY\x07\x00\x00\x00",
+        ] {
+            assert!(!reason(parse_npy_1d(p, junk)).is_empty());
         }
     }
 }
