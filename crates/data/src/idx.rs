@@ -103,9 +103,20 @@ fn read_idx(
     path: &Path,
     magic: u32,
     dims: usize,
-    (what, file_kind): (&'static str, &str),
+    what: (&'static str, &str),
 ) -> Result<Vec<u8>, DataError> {
     let raw = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    decode_idx(path, raw, magic, dims, what)
+}
+
+/// [`read_idx`] on the file's bytes `raw`.
+fn decode_idx(
+    path: &Path,
+    raw: Vec<u8>,
+    magic: u32,
+    dims: usize,
+    (what, file_kind): (&'static str, &str),
+) -> Result<Vec<u8>, DataError> {
     if !is_gzip(&raw) {
         return Ok(raw);
     }
@@ -273,16 +284,29 @@ pub fn parse_labels(path: &Path, mut bytes: Vec<u8>) -> Result<Vec<u8>, DataErro
     Ok(bytes)
 }
 
+const IMAGES_WHAT: (&str, &str) = ("IDX images: unsigned bytes, 3 dimensions", "an images file");
+const LABELS_WHAT: (&str, &str) = ("IDX labels: unsigned bytes, 1 dimension", "a labels file");
+
 /// Read an IDX images file (raw or gzip).
 pub fn read_images(path: &Path) -> Result<IdxImages, DataError> {
-    let what = ("IDX images: unsigned bytes, 3 dimensions", "an images file");
-    parse_images(path, read_idx(path, IMAGES_MAGIC, 3, what)?)
+    parse_images(path, read_idx(path, IMAGES_MAGIC, 3, IMAGES_WHAT)?)
 }
 
 /// Read an IDX labels file (raw or gzip).
 pub fn read_labels(path: &Path) -> Result<Vec<u8>, DataError> {
-    let what = ("IDX labels: unsigned bytes, 1 dimension", "a labels file");
-    parse_labels(path, read_idx(path, LABELS_MAGIC, 1, what)?)
+    parse_labels(path, read_idx(path, LABELS_MAGIC, 1, LABELS_WHAT)?)
+}
+
+/// [`read_images`] on the file's contents `raw` (raw or gzip); `path` only names the file in
+/// errors. What the fuzz target runs.
+pub fn images_from_bytes(path: &Path, raw: Vec<u8>) -> Result<IdxImages, DataError> {
+    parse_images(path, decode_idx(path, raw, IMAGES_MAGIC, 3, IMAGES_WHAT)?)
+}
+
+/// [`read_labels`] on the file's contents `raw` (raw or gzip); `path` only names the file in
+/// errors.
+pub fn labels_from_bytes(path: &Path, raw: Vec<u8>) -> Result<Vec<u8>, DataError> {
+    parse_labels(path, decode_idx(path, raw, LABELS_MAGIC, 1, LABELS_WHAT)?)
 }
 
 /// Read an images file and a labels file into a single-channel [`Dataset`] of `classes`
