@@ -177,15 +177,22 @@ pub struct CorruptionReport {
 /// On-disk cache of corrupted test sets, one file per (dataset, corruption, severity, seed,
 /// number of images, fingerprint of the clean images, corruption code version).
 ///
-/// File layout: the magic `EFCORR01`, the shape `[N, C, H, W]` as four little-endian `u64`,
-/// then the `N·C·H·W` pixel bytes. Labels are not stored: they are the clean set's. A file that
-/// does not match (truncated, other shape) is rebuilt with a warning.
+/// File layout: the magic `EFCORR02`, the shape `[N, C, H, W]` as four little-endian `u64`, the
+/// sha256 of the pixels as 64 lowercase hex digits, then the `N·C·H·W` pixel bytes. Labels are
+/// not stored: they are the clean set's. A file that does not match (truncated, other shape, or
+/// pixels that fail the checksum, i.e. bit rot) is rebuilt with a warning on stderr. Why a
+/// checksum and not only the length: a file with flipped bytes has the right length and would
+/// silently change every later evaluation. (`EFCORR01` files, without a checksum, are rebuilt.)
 #[derive(Clone, Debug)]
 pub struct CorruptedCache {
     dir: PathBuf,
 }
 
-const CACHE_MAGIC: &[u8; 8] = b"EFCORR01";
+const CACHE_MAGIC: &[u8; 8] = b"EFCORR02";
+/// The previous layout, without a checksum: recognised only to say why it is rebuilt.
+const CACHE_MAGIC_V1: &[u8; 8] = b"EFCORR01";
+/// Magic, shape, checksum.
+const CACHE_HEADER: usize = 8 + 32 + 64;
 
 impl CorruptedCache {
     /// A cache in `dir` (created on the first write).
@@ -265,11 +272,12 @@ impl CorruptedCache {
                 clean.name()
             )
         })?;
-        let mut bytes = Vec::with_capacity(8 + 32 + ds.images().len());
+        let mut bytes = Vec::with_capacity(CACHE_HEADER + ds.images().len());
         bytes.extend_from_slice(CACHE_MAGIC);
         for d in ds.shape() {
             bytes.extend_from_slice(&(d as u64).to_le_bytes());
         }
+        bytes.extend_from_slice(eigenformer_io::sha256_hex(ds.images()).as_bytes());
         bytes.extend_from_slice(ds.images());
         write_atomic(&path, &bytes)
             .with_context(|| format!("caching the corrupted test set in {}", path.display()))?;
@@ -277,26 +285,39 @@ impl CorruptedCache {
     }
 }
 
-/// The pixels of a cache file, checked against the expected shape.
+/// The pixels of a cache file, checked against the expected shape and the stored checksum.
 fn read_cache_file(path: &Path, shape: [usize; 4]) -> Result<Vec<u8>> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    if bytes.len() < 40 || &bytes[..8] != CACHE_MAGIC {
+    if bytes.get(..8) == Some(CACHE_MAGIC_V1) {
+        bail!("an older cache file without a checksum");
+    }
+    if bytes.len() < CACHE_HEADER || &bytes[..8] != CACHE_MAGIC {
         bail!("not a corrupted-test-set cache file");
     }
-    let mut stored = [0usize; 4];
+    let mut stored = [0u64; 4];
     for (i, d) in stored.iter_mut().enumerate() {
         let mut b = [0u8; 8];
         b.copy_from_slice(&bytes[8 + 8 * i..16 + 8 * i]);
-        *d = u64::from_le_bytes(b) as usize;
+        *d = u64::from_le_bytes(b);
     }
-    if stored != shape {
+    if stored != shape.map(|d| d as u64) {
         bail!("holds images of shape {stored:?}, expected {shape:?}");
     }
     let n: usize = shape.iter().product();
-    if bytes.len() != 40 + n {
-        bail!("truncated: {} pixel bytes, expected {n}", bytes.len() - 40);
+    let pixels = &bytes[CACHE_HEADER..];
+    if pixels.len() != n {
+        bail!("truncated: {} pixel bytes, expected {n}", pixels.len());
     }
-    Ok(bytes[40..].to_vec())
+    let expected = &bytes[40..CACHE_HEADER];
+    let actual = eigenformer_io::sha256_hex(pixels);
+    if actual.as_bytes() != expected {
+        bail!(
+            "the pixels do not match the stored sha256 (stored {}, now {actual}): the file is \
+             damaged",
+            String::from_utf8_lossy(expected)
+        );
+    }
+    Ok(pixels.to_vec())
 }
 
 /// The frost images: from `frost_dir` if given, else through the asset resolver when it knows
