@@ -403,14 +403,47 @@ mod tests {
         assert_eq!(names(dir.path()), ["sock", "sub", "to-sock"]);
     }
 
+    /// A device node like `/dev/null` (made with `mknod` in a temporary directory, so that a
+    /// regression could only replace the test's own node, never the machine's; skipped where
+    /// `mknod` is not permitted) and a FIFO are refused and left as they were.
     #[cfg(unix)]
     #[test]
-    fn the_null_device_is_refused_without_being_touched() {
-        // Only reads /dev/null's metadata: the writer must refuse before creating anything.
+    fn a_device_node_or_fifo_is_refused_without_being_touched() {
         use std::os::unix::fs::{FileTypeExt, MetadataExt};
-        let before = std::fs::symlink_metadata("/dev/null").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|s| s.success()) {
+            let err = write_atomic(&fifo, b"x").unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    IoError::NotRegular {
+                        kind: "a FIFO (named pipe)",
+                        ..
+                    }
+                ),
+                "{err}"
+            );
+            assert!(std::fs::symlink_metadata(&fifo)
+                .unwrap()
+                .file_type()
+                .is_fifo());
+        } else {
+            eprintln!("skipped the FIFO: mkfifo failed");
+        }
+        let null = dir.path().join("null");
+        let made = std::process::Command::new("mknod")
+            .arg(&null)
+            .args(["c", "1", "3"])
+            .status();
+        if !made.is_ok_and(|s| s.success()) {
+            eprintln!("skipped the device node: mknod is not permitted here");
+            return;
+        }
+        let before = std::fs::symlink_metadata(&null).unwrap();
         assert!(before.file_type().is_char_device());
-        let err = write_atomic(Path::new("/dev/null"), b"x").unwrap_err();
+        let err = write_atomic(&null, b"x").unwrap_err();
         assert!(
             matches!(
                 err,
@@ -421,9 +454,15 @@ mod tests {
             ),
             "{err}"
         );
-        let after = std::fs::symlink_metadata("/dev/null").unwrap();
+        assert!(err.to_string().contains("regular files"), "{err}");
+        let after = std::fs::symlink_metadata(&null).unwrap();
         assert!(after.file_type().is_char_device());
         assert_eq!((before.ino(), before.rdev()), (after.ino(), after.rdev()));
+        let mut expected = vec!["null".to_string()];
+        if fifo.exists() {
+            expected.insert(0, "fifo".into());
+        }
+        assert_eq!(names(dir.path()), expected);
     }
 
     #[test]

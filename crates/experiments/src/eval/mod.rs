@@ -20,8 +20,8 @@ use eigenformer_model::ViT;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// Arguments of `eigenformer eval`.
-#[derive(Args, Debug, Clone, Default)]
+/// Arguments of `eigenformer eval`. `Default` gives the command's defaults (batches of 256).
+#[derive(Args, Debug, Clone)]
 pub struct EvalArgs {
     /// The output directory of `eigenformer train` (holding checkpoint.json/.safetensors).
     #[arg(long)]
@@ -63,6 +63,24 @@ pub struct EvalArgs {
     pub out: Option<PathBuf>,
 }
 
+impl Default for EvalArgs {
+    fn default() -> Self {
+        EvalArgs {
+            checkpoint: PathBuf::new(),
+            data_dir: None,
+            eval_limit: None,
+            batch_size: 256,
+            json: false,
+            corruption: None,
+            severity: None,
+            corruption_seed: 0,
+            corrupted_dir: None,
+            frost_dir: None,
+            out: None,
+        }
+    }
+}
+
 /// The model stored in the checkpoint directory `dir`, and the checkpoint's metadata.
 pub fn load_model(dir: &Path) -> Result<(ViT, checkpoint::CheckpointMeta)> {
     let ck = checkpoint::load(dir)?;
@@ -74,11 +92,52 @@ pub fn load_model(dir: &Path) -> Result<(ViT, checkpoint::CheckpointMeta)> {
     Ok((model, ck.meta))
 }
 
+impl EvalArgs {
+    /// Refuse values that cannot be evaluated, before anything is loaded, as `eigenformer train`
+    /// refuses them: no images (`--eval-limit 0` would report an accuracy of 0 over nothing) and
+    /// batches of no images.
+    pub fn validate(&self) -> Result<()> {
+        if self.eval_limit == Some(0) {
+            bail!("--eval-limit must be at least 1 (leave it out for the whole test set)");
+        }
+        if self.batch_size == 0 {
+            bail!("--batch-size must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// Refuse an evaluation whose loss or accuracy is not finite (a checkpoint with NaN or infinite
+/// weights): printing `test_loss=NaN` and exiting 0 would let a broken model pass for a result.
+fn require_finite(r: &EvalResult, what: &str, checkpoint: &Path) -> Result<()> {
+    if !(r.test_loss.is_finite() && r.test_accuracy.is_finite()) {
+        bail!(
+            "{}: evaluation on {what} gave test_loss={} test_accuracy={}: the checkpoint's \
+             weights or outputs are not finite",
+            checkpoint.display(),
+            r.test_loss,
+            r.test_accuracy
+        );
+    }
+    Ok(())
+}
+
 /// The checkpoint's model, dataset kind and (possibly limited) clean test set.
 fn load_for_eval(
     args: &EvalArgs,
 ) -> Result<(ViT, checkpoint::CheckpointMeta, DatasetKind, Dataset)> {
+    args.validate()?;
     let (model, meta) = load_model(&args.checkpoint)?;
+    if let Some((name, _)) = model
+        .state_dict()
+        .iter()
+        .find(|(_, a)| a.iter().any(|v| !v.is_finite()))
+    {
+        bail!(
+            "{}: the checkpoint's tensor {name} holds non-finite values (NaN or infinity)",
+            args.checkpoint.display()
+        );
+    }
     let kind = dataset_kind(&meta.run.dataset)?;
     let mut test = kind.load(Split::Test, args.data_dir.as_deref())?;
     if let Some(n) = args.eval_limit {
@@ -91,7 +150,9 @@ fn load_for_eval(
 /// Evaluate the checkpoint of `args` on the clean test set.
 pub fn measure(args: &EvalArgs) -> Result<EvalResult> {
     let (model, _, kind, test) = load_for_eval(args)?;
-    evaluate(&model, kind, &test, args.batch_size.max(1))
+    let r = evaluate(&model, kind, &test, args.batch_size)?;
+    require_finite(&r, "the clean test set", &args.checkpoint)?;
+    Ok(r)
 }
 
 /// Which corrupted test sets to evaluate: corruptions × severities under one seed.
@@ -486,12 +547,14 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             write_atomic(out, format!("{json}\n").as_bytes())?;
         }
         if args.json {
-            println!("{json}");
+            eigenformer_io::outln!("{json}")?;
         } else {
-            println!(
+            eigenformer_io::outln!(
                 "test_accuracy={:.4} test_loss={:.4} images={}",
-                r.test_accuracy, r.test_loss, r.images
-            );
+                r.test_accuracy,
+                r.test_loss,
+                r.images
+            )?;
         }
         return Ok(());
     };
@@ -501,11 +564,14 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     } else {
         None
     };
+    args.validate()?;
     let cache = CorruptedCache::from_args(args)?;
     let (model, meta, kind, test) = load_for_eval(args)?;
-    let batch = args.batch_size.max(1);
+    let batch = args.batch_size;
     let clean = if plan.corruptions.len() > 1 {
-        Some(evaluate(&model, kind, &test, batch).context("evaluating on the clean test set")?)
+        let r = evaluate(&model, kind, &test, batch).context("evaluating on the clean test set")?;
+        require_finite(&r, "the clean test set", &args.checkpoint)?;
+        Some(r)
     } else {
         None
     };
@@ -520,6 +586,15 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         batch,
         true,
     )?;
+    for r in &results {
+        let what = format!("{} at severity {}", r.corruption, r.severity);
+        let as_eval = EvalResult {
+            test_accuracy: r.test_accuracy,
+            test_loss: r.test_loss,
+            images: r.images,
+        };
+        require_finite(&as_eval, &what, &args.checkpoint)?;
+    }
     let report = summarize(
         &meta.run.dataset,
         Some(&args.checkpoint),
@@ -532,14 +607,18 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         write_atomic(out, format!("{json}\n").as_bytes())?;
     }
     if args.json {
-        println!("{json}");
+        eigenformer_io::outln!("{json}")?;
     } else if let [r] = report.results.as_slice() {
-        println!(
+        eigenformer_io::outln!(
             "corruption={} severity={} test_accuracy={:.4} test_loss={:.4} images={}",
-            r.corruption, r.severity, r.test_accuracy, r.test_loss, r.images
-        );
+            r.corruption,
+            r.severity,
+            r.test_accuracy,
+            r.test_loss,
+            r.images
+        )?;
     } else {
-        print!("{}", format_table(&report));
+        eigenformer_io::out!("{}", format_table(&report))?;
     }
     Ok(())
 }

@@ -1357,7 +1357,7 @@ pub fn run(args: &TheoryArgs) -> Result<()> {
     let start = Instant::now();
     let report = execute(args)?;
     let a = &report.agreement;
-    println!(
+    eigenformer_io::outln!(
         "theory: {} random instances, agreement {}/{} ({:.1}%), clear margin {}/{} ({:.1}%)",
         a.instances,
         a.agree,
@@ -1366,17 +1366,17 @@ pub fn run(args: &TheoryArgs) -> Result<()> {
         a.clear_agree,
         a.clear,
         100.0 * a.clear_rate
-    );
+    )?;
     for e in &report.examples {
-        println!(
+        eigenformer_io::outln!(
             "theory: example {}: predicted {}, observed {}",
             regime_name(e.regime),
             regime_name(e.predicted),
             e.observed.regime.name()
-        );
+        )?;
     }
     for c in &report.claims {
-        println!(
+        eigenformer_io::outln!(
             "theory: {} {}",
             c.claim,
             if c.verdict == Verdict::Holds {
@@ -1384,13 +1384,13 @@ pub fn run(args: &TheoryArgs) -> Result<()> {
             } else {
                 "FAILS"
             }
-        );
+        )?;
     }
-    println!(
+    eigenformer_io::outln!(
         "theory: wrote {} in {:.1} s",
         args.out.join("theory.md").display(),
         start.elapsed().as_secs_f64()
-    );
+    )?;
     Ok(())
 }
 
