@@ -108,6 +108,23 @@ fn a_closed_stdout_ends_commands_quietly() {
     assert!(err.is_empty(), "{err}");
     // The CSV was written before the summary was printed.
     assert!(dir.path().join("m.csv").is_file());
+
+    // A warning into a closed stderr (`2>&1 | head`) goes through std's eprintln!, whose panic
+    // the binary turns into the same quiet exit.
+    let skewed = save(dir.path(), "skewed.npy", &array![[0.9, 0.3], [0.2, 0.5]]);
+    let h2 = save(dir.path(), "h2.npy", &array![[0.5]]);
+    let out = bin()
+        .arg("spectrum")
+        .arg("--attention")
+        .arg(&skewed)
+        .arg("--h")
+        .arg(&h2)
+        .arg("--allow-nonstochastic")
+        .stdout(Stdio::null())
+        .stderr(closed_pipe())
+        .status()
+        .unwrap();
+    assert_eq!(out.code(), Some(141));
 }
 
 /// Issue 14, item 3: `--out` onto a symlink replaced the link with a regular file.
