@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use ndarray::{Array, Array1, Array2, ArrayBase, Data, Dimension, Ix1, Ix2};
-use ndarray_npy::{ReadNpyExt, WritableElement};
+use ndarray_npy::WritableElement;
 use std::io::Read;
 
 use crate::error::{Result, SpectralError};
@@ -77,23 +77,172 @@ fn header_span(path: &Path, bytes: &[u8]) -> Result<(usize, usize)> {
     Ok((preamble, header_len))
 }
 
-/// Bytes per element of the float descriptors the readers take (`'<f8'`, `'>f4'`, … as the
-/// header's Python literal prints them).
-fn float_size(desc: &impl std::fmt::Display) -> Option<usize> {
-    let text = desc.to_string();
-    let text = text.trim_matches(|c| c == '\'' || c == '"');
-    match text.as_bytes() {
-        [b'<' | b'>' | b'=' | b'|', b'f', b'8'] => Some(8),
-        [b'<' | b'>' | b'=' | b'|', b'f', b'4'] => Some(4),
-        _ => None,
-    }
-}
-
 fn shape_text(shape: &[usize]) -> String {
     let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
     match dims.len() {
         1 => format!("({},)", dims[0]),
         _ => format!("({})", dims.join(", ")),
+    }
+}
+
+/// The dictionary of a `.npy` header: `{'descr': '<f8', 'fortran_order': False, 'shape': (3, 4), }`.
+#[derive(Debug, PartialEq, Eq)]
+struct NpyHeader {
+    /// Bytes per element (4 or 8).
+    size: usize,
+    /// Big-endian data.
+    big_endian: bool,
+    fortran_order: bool,
+    shape: Vec<usize>,
+}
+
+/// A parser of exactly the dictionaries NumPy writes for plain arrays: string keys `descr`,
+/// `fortran_order` and `shape` (each once, in any order), a quoted descriptor, `True`/`False`, a
+/// tuple of integers; whitespace and a trailing comma anywhere NumPy puts them. Why our own and
+/// not a general Python-literal parser: one such parser needed over 10 s for a 118-byte header of
+/// nested braces (found by the `read_npy` fuzz target); this one reads each byte once, and
+/// anything else (structured dtypes, nesting) is refused with the reason.
+struct HeaderParser<'a> {
+    text: &'a [u8],
+    at: usize,
+}
+
+impl HeaderParser<'_> {
+    fn skip_space(&mut self) {
+        while self.text.get(self.at).is_some_and(u8::is_ascii_whitespace) {
+            self.at += 1;
+        }
+    }
+
+    /// Consume `c` (after whitespace) if it is next.
+    fn eat(&mut self, c: u8) -> bool {
+        self.skip_space();
+        if self.text.get(self.at) == Some(&c) {
+            self.at += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect(&mut self, c: u8, what: &str) -> std::result::Result<(), String> {
+        if self.eat(c) {
+            Ok(())
+        } else {
+            Err(format!("expected {what} at byte {} of the header", self.at))
+        }
+    }
+
+    fn string(&mut self) -> std::result::Result<&str, String> {
+        self.skip_space();
+        let quote = match self.text.get(self.at) {
+            Some(&q @ (b'\'' | b'"')) => q,
+            _ => return Err(format!("expected a quoted string at byte {}", self.at)),
+        };
+        let start = self.at + 1;
+        let len = self.text[start..]
+            .iter()
+            .position(|&b| b == quote)
+            .ok_or("an unterminated string")?;
+        self.at = start + len + 1;
+        std::str::from_utf8(&self.text[start..start + len])
+            .map_err(|_| "a string that is not UTF-8".into())
+    }
+
+    fn boolean(&mut self) -> std::result::Result<bool, String> {
+        self.skip_space();
+        for (word, value) in [(&b"True"[..], true), (&b"False"[..], false)] {
+            if self.text[self.at..].starts_with(word) {
+                self.at += word.len();
+                return Ok(value);
+            }
+        }
+        Err(format!("expected True or False at byte {}", self.at))
+    }
+
+    fn integer(&mut self) -> std::result::Result<usize, String> {
+        self.skip_space();
+        let start = self.at;
+        while self.text.get(self.at).is_some_and(u8::is_ascii_digit) {
+            self.at += 1;
+        }
+        let digits = std::str::from_utf8(&self.text[start..self.at]).unwrap_or("");
+        let n = digits
+            .parse::<usize>()
+            .map_err(|_| format!("expected a size at byte {start} of the header"))?;
+        // Python 2's NumPy wrote long integers as `3L`.
+        if self.text.get(self.at) == Some(&b'L') {
+            self.at += 1;
+        }
+        Ok(n)
+    }
+
+    fn shape(&mut self) -> std::result::Result<Vec<usize>, String> {
+        self.expect(b'(', "a shape tuple")?;
+        let mut dims = Vec::new();
+        loop {
+            if self.eat(b')') {
+                return Ok(dims);
+            }
+            dims.push(self.integer()?);
+            if !self.eat(b',') {
+                self.expect(b')', "`,` or `)` in the shape")?;
+                return Ok(dims);
+            }
+        }
+    }
+
+    fn parse(text: &[u8]) -> std::result::Result<NpyHeader, String> {
+        let mut p = HeaderParser { text, at: 0 };
+        p.expect(b'{', "`{`")?;
+        let (mut descr, mut fortran, mut shape) = (None, None, None);
+        loop {
+            if p.eat(b'}') {
+                break;
+            }
+            let key = p.string()?.to_string();
+            p.expect(b':', "`:`")?;
+            let duplicate = match key.as_str() {
+                "descr" => descr.replace(p.string()?.to_string()).is_some(),
+                "fortran_order" => fortran.replace(p.boolean()?).is_some(),
+                "shape" => shape.replace(p.shape()?).is_some(),
+                other => return Err(format!("unexpected key {other:?}")),
+            };
+            if duplicate {
+                return Err(format!("the key {key:?} appears twice"));
+            }
+            if !p.eat(b',') {
+                p.expect(b'}', "`,` or `}`")?;
+                break;
+            }
+        }
+        p.skip_space();
+        if p.at != text.len() {
+            return Err(format!(
+                "unexpected text after the dictionary at byte {}",
+                p.at
+            ));
+        }
+        let (Some(descr), Some(fortran_order), Some(shape)) = (descr, fortran, shape) else {
+            return Err("the header lacks descr, fortran_order or shape".into());
+        };
+        let (big_endian, size) = match descr.as_bytes() {
+            [order @ (b'<' | b'>' | b'='), b'f', size @ (b'4' | b'8')] => (
+                *order == b'>' || (*order == b'=' && cfg!(target_endian = "big")),
+                usize::from(size - b'0'),
+            ),
+            _ => {
+                return Err(format!(
+                    "unsupported dtype '{descr}': expected float32 or float64"
+                ))
+            }
+        };
+        Ok(NpyHeader {
+            size,
+            big_endian,
+            fortran_order,
+            shape,
+        })
     }
 }
 
@@ -103,19 +252,13 @@ fn shape_text(shape: &[usize]) -> String {
 /// naming `path`, never an allocation failure.
 fn parse_float<D: Dimension>(path: &Path, bytes: &[u8]) -> Result<Array<f64, D>> {
     let (preamble, header_len) = header_span(path, bytes)?;
+    let text = &bytes[preamble..preamble + header_len];
+    if bytes[6] < 3 && !text.is_ascii() {
+        return Err(npy_error(path, "bad header: not ASCII"));
+    }
     let header =
-        ndarray_npy::npy::header::Header::from_reader(&mut &bytes[..preamble + header_len])
-            .map_err(|e| npy_error(path, format!("bad header: {e}")))?;
-    let Some(size) = float_size(&header.type_descriptor) else {
-        return Err(npy_error(
-            path,
-            format!(
-                "unsupported dtype {}: expected float32 or float64",
-                header.type_descriptor
-            ),
-        ));
-    };
-    let shape = &header.shape;
+        HeaderParser::parse(text).map_err(|e| npy_error(path, format!("bad header: {e}")))?;
+    let (size, shape) = (header.size, &header.shape);
     if let Some(ndim) = D::NDIM {
         if shape.len() != ndim {
             return Err(npy_error(
@@ -160,12 +303,32 @@ fn parse_float<D: Dimension>(path: &Path, bytes: &[u8]) -> Result<Array<f64, D>>
             ),
         ));
     }
-    let parsed = if size == 8 {
-        Array::<f64, D>::read_npy(bytes)
-    } else {
-        Array::<f32, D>::read_npy(bytes).map(|a| a.mapv(f64::from))
+    let values: Vec<f64> = match (size, header.big_endian) {
+        (8, false) => data
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap_or_default()))
+            .collect(),
+        (8, true) => data
+            .chunks_exact(8)
+            .map(|c| f64::from_be_bytes(c.try_into().unwrap_or_default()))
+            .collect(),
+        (_, false) => data
+            .chunks_exact(4)
+            .map(|c| f64::from(f32::from_le_bytes(c.try_into().unwrap_or_default())))
+            .collect(),
+        (_, true) => data
+            .chunks_exact(4)
+            .map(|c| f64::from(f32::from_be_bytes(c.try_into().unwrap_or_default())))
+            .collect(),
     };
-    parsed.map_err(|e| npy_error(path, e))
+    let dim = D::from_dimension(&ndarray::IxDyn(shape))
+        .ok_or_else(|| npy_error(path, "internal: dimension mismatch"))?;
+    let array = if header.fortran_order {
+        Array::from_shape_vec(ndarray::ShapeBuilder::f(dim), values)
+    } else {
+        Array::from_shape_vec(dim, values)
+    };
+    array.map_err(|e| npy_error(path, e))
 }
 
 /// Reads `path` whole, refusing (before reading) a regular file larger than any acceptable
@@ -391,5 +554,86 @@ mod tests {
         ] {
             assert!(!reason(parse_npy_1d(p, junk)).is_empty());
         }
+    }
+
+    /// Found by the `read_npy` fuzz target: a 118-byte header of nested braces took the general
+    /// Python-literal parser used before more than 10 s. It is refused at once now.
+    #[test]
+    fn a_header_of_nested_braces_is_refused_at_once() {
+        let bytes = b"\x93\x4e\x55\x4d\x50\x59\x01\x00\x76\x00\x7b\x27\x24\x65\x73\x63\x72\x27\x3a\x20\x27\x3c\x66\x34\x27\x2c\x20\x27\x66\x6f\x72\x74\x72\x61\x6e\x5f\x6f\x72\x64\x65\x72\x27\x3a\x20\x7b\x7b\x27\x64\x74\x72\x61\x6e\x5f\x6f\x72\x64\x65\x72\x27\x3a\x20\x7b\x7b\x27\x64\x65\x27\x3a\x20\x7b\x27\x20\x20\x20\x70\x65\x37\x3a\x20\x28\x31\x2b\x20\x31\x7d\x20\x29\x0c\x20\x20\x20\x2c\x20\x20\x20\x20\x65\x72\x27\x3a\x20\x7b\x7b\x7b\x27\x64\x74\x72\x61\x6e\x5f\x6f\x72\x64\x65\x72\x27\x3a\x20\x7b\x7b\x27\x64\x65\x27\x3a\x5b\x0a\x00\x00\x00\x00\x40\x40\x00\x00\xa0\x20";
+        let r = reason(parse_npy_2d(Path::new("x.npy"), bytes));
+        assert!(r.contains("bad header"), "{r}");
+        // Deeper nesting, as long as the header limit allows, is just as quick.
+        let mut deep = "{'descr': '<f8', 'shape': ".to_string();
+        deep.push_str(&"{(".repeat(20_000));
+        let r = reason(parse_npy_2d(Path::new("x.npy"), &npy_bytes(&deep, &[])));
+        assert!(r.contains("bad header"), "{r}");
+    }
+
+    #[test]
+    fn header_dictionaries_as_numpy_writes_them() {
+        let p = Path::new("x.npy");
+        let eight = 2.5f64.to_be_bytes();
+        for dict in [
+            "{'descr': '>f8', 'fortran_order': False, 'shape': (1, 1), }",
+            "{\"shape\": (1L, 1L), \"fortran_order\": True, \"descr\": \">f8\"}",
+            "{ 'descr' : '>f8' , 'shape' : ( 1 , 1 , ) , 'fortran_order' : False }",
+        ] {
+            assert_eq!(
+                parse_npy_2d(p, &npy_bytes(dict, &eight)).unwrap(),
+                array![[2.5]],
+                "{dict}"
+            );
+        }
+        let bad = [
+            (
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (1,), 'shape': (1,)}",
+                "twice",
+            ),
+            (
+                "{'descr': [('a', '<f8')], 'fortran_order': False, 'shape': (1,)}",
+                "quoted string",
+            ),
+            ("{'descr': '<f8', 'fortran_order': False}", "lacks"),
+            (
+                "{'descr': '<f8', 'fortran_order': 0, 'shape': (1,)}",
+                "True or False",
+            ),
+            (
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (1,), 'x': 1}",
+                "unexpected key",
+            ),
+            (
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (-1,)}",
+                "size",
+            ),
+            (
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (1,)} extra",
+                "after the dictionary",
+            ),
+            (
+                "{'descr': '|u1', 'fortran_order': False, 'shape': (1,)}",
+                "unsupported dtype",
+            ),
+            (
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (99999999999999999999999,)}",
+                "size",
+            ),
+        ];
+        for (dict, needle) in bad {
+            let r = reason(parse_npy_1d(p, &npy_bytes(dict, &eight)));
+            assert!(r.contains(needle), "{dict}: {r}");
+        }
+        // Fortran order of a 2x3 matrix.
+        let data: Vec<u8> = (0..6).flat_map(|i| f64::from(i).to_le_bytes()).collect();
+        let a = parse_npy_2d(
+            p,
+            &npy_bytes(
+                "{'descr': '<f8', 'fortran_order': True, 'shape': (2, 3), }",
+                &data,
+            ),
+        )
+        .unwrap();
+        assert_eq!(a, array![[0.0, 2.0, 4.0], [1.0, 3.0, 5.0]]);
     }
 }
