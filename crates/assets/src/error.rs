@@ -40,6 +40,9 @@ pub enum AssetError {
     },
     #[error("{}: {reason}", .path.display())]
     Archive { path: PathBuf, reason: String },
+    /// A refused output path or a checksum failure of the shared writer (it names its file).
+    #[error(transparent)]
+    File(eigenformer_io::IoError),
     #[error("no cache directory: set EIGENFORMER_CACHE (or HOME)")]
     NoCacheDir,
     #[error("could not obtain `{asset}`; every source failed:\n{}\n{help}", render_attempts(.attempts))]
@@ -85,6 +88,7 @@ impl From<eigenformer_io::IoError> for AssetError {
                 path,
                 reason: source.to_string(),
             },
+            other => AssetError::File(other),
         }
     }
 }

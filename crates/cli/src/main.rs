@@ -3,6 +3,9 @@
 use anyhow::{Context, Result};
 use clap::Parser;
 use eigenformer_experiments::{audit, eval, report, reproduce, theory, train};
+use eigenformer_io::stdout::{is_broken_pipe, BROKEN_PIPE_EXIT};
+use std::io::Write as _;
+use std::process::ExitCode;
 
 mod commands;
 
@@ -32,9 +35,45 @@ enum Cli {
     Reproduce(report::ReproduceArgs),
 }
 
-fn main() -> Result<()> {
+/// Exit status and message of a finished command: 0; [`BROKEN_PIPE_EXIT`] without a message when
+/// standard output was closed (`eigenformer spectrum --json | head -1`); otherwise the error
+/// chain on stderr (as `fn main() -> Result` prints it) and 1.
+fn main() -> ExitCode {
     eigenformer_tensor::memory::retain_freed_memory();
-    match Cli::parse() {
+    quiet_on_closed_pipes();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.chain().any(is_broken_pipe) => ExitCode::from(BROKEN_PIPE_EXIT),
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "Error: {e:?}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The last resort for a closed pipe that a print outside [`eigenformer_io::outln!`] meets (an
+/// `eprintln!` of a warning into a closed `2>&1 | head`, a progress line): std's print macros
+/// panic with "failed printing to stdout: Broken pipe", which would print a panic message and
+/// exit 101. Such a panic ends the process quietly with [`BROKEN_PIPE_EXIT`], as `SIGPIPE` ends
+/// a C tool; every other panic goes to the default hook.
+fn quiet_on_closed_pipes() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to std") && message.contains("Broken pipe") {
+            std::process::exit(i32::from(BROKEN_PIPE_EXIT));
+        }
+        default(info);
+    }));
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli {
         Cli::Audit(args) => audit::command::run(&args),
         Cli::BenchStep(args) => train::bench_step::run(&args),
         Cli::Spectrum(args) => commands::spectrum::run(&args),

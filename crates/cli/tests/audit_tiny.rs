@@ -85,6 +85,13 @@ fn audit_writes_every_output_with_the_documented_structure() {
     for f in eigenformer_experiments::audit::render::OUTPUT_FILES {
         assert!(out.join(f).is_file(), "{f} missing");
     }
+    // Issue 14, item 6: no temporary file of the writer stays behind.
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
     let report: AuditReport =
         serde_json::from_slice(&std::fs::read(out.join("audit.json")).unwrap()).unwrap();
     assert_eq!(report.text.sentences, 3);

@@ -52,30 +52,110 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
     decode_maybe_gz(path, bytes)
 }
 
+/// At most this many bytes come out of one byte of deflate data (its maximal ratio is about
+/// 1032:1), so a gzip file of `n` bytes cannot hold more than `n` times this.
+pub const MAX_GZIP_RATIO: u64 = 1032;
+
+fn is_gzip(bytes: &[u8]) -> bool {
+    bytes.len() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b
+}
+
 /// `bytes` decompressed if they start with the gzip magic bytes, else unchanged. `path` only
-/// names the file in errors.
+/// names the file in errors. The output is bounded by what `bytes` can hold
+/// ([`MAX_GZIP_RATIO`]), so a corrupt trailer cannot request absurd memory.
 pub fn decode_maybe_gz(path: &Path, bytes: Vec<u8>) -> Result<Vec<u8>, DataError> {
-    if bytes.len() < 2 || bytes[0] != 0x1f || bytes[1] != 0x8b {
+    if !is_gzip(&bytes) {
         return Ok(bytes);
     }
-    // The gzip trailer holds the uncompressed size mod 2^32: a capacity hint, capped so that a
-    // corrupted trailer cannot request absurd memory.
+    let limit = (bytes.len() as u64).saturating_mul(MAX_GZIP_RATIO);
+    gunzip(path, &bytes, limit)
+}
+
+/// The first `limit` bytes of the gzip data `bytes`.
+fn gunzip(path: &Path, bytes: &[u8], limit: u64) -> Result<Vec<u8>, DataError> {
+    // The gzip trailer holds the uncompressed size mod 2^32: a capacity hint, capped by `limit`.
     let hint = bytes
         .len()
         .checked_sub(4)
         .and_then(|at| bytes.get(at..))
         .and_then(|t| t.try_into().ok())
-        .map(|t: [u8; 4]| u32::from_le_bytes(t) as usize)
+        .map(|t: [u8; 4]| u64::from(u32::from_le_bytes(t)))
         .unwrap_or(0)
+        .min(limit)
         .min(1 << 30);
-    let mut out = Vec::with_capacity(hint);
-    GzDecoder::new(bytes.as_slice())
+    let mut out = Vec::with_capacity(hint as usize);
+    GzDecoder::new(bytes)
+        .take(limit)
         .read_to_end(&mut out)
         .map_err(|e| DataError::Gzip {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
     Ok(out)
+}
+
+/// The (decompressed) bytes of the IDX file `path` whose header is `magic` and `dims` sizes. For
+/// a gzip file the header is decompressed first and the size it declares checked (overflow,
+/// and against what the compressed file can hold) before the rest is decompressed, and never more
+/// than the declared size plus one byte (to detect trailing data) comes out: a corrupt header or a
+/// decompression bomb is an error naming the file, not an allocation failure.
+fn read_idx(
+    path: &Path,
+    magic: u32,
+    dims: usize,
+    what: (&'static str, &str),
+) -> Result<Vec<u8>, DataError> {
+    let raw = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    decode_idx(path, raw, magic, dims, what)
+}
+
+/// [`read_idx`] on the file's bytes `raw`.
+fn decode_idx(
+    path: &Path,
+    raw: Vec<u8>,
+    magic: u32,
+    dims: usize,
+    (what, file_kind): (&'static str, &str),
+) -> Result<Vec<u8>, DataError> {
+    if !is_gzip(&raw) {
+        return Ok(raw);
+    }
+    let header_len = 4 + 4 * dims;
+    let head = gunzip(path, &raw, header_len as u64)?;
+    check_magic(path, &head, magic, what)?;
+    let sizes = header(path, &head, dims, file_kind)?;
+    let declared = sizes
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))
+        .and_then(|n| n.checked_add(header_len as u64));
+    let bound = (raw.len() as u64).saturating_mul(MAX_GZIP_RATIO);
+    match declared {
+        Some(n) if n <= bound => {
+            let out = gunzip(path, &raw, n + 1)?;
+            if out.len() as u64 > n {
+                return Err(DataError::Malformed {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "the gzip data holds more than the {n} bytes the IDX header declares \
+                         ({sizes:?}); trailing data"
+                    ),
+                });
+            }
+            Ok(out)
+        }
+        Some(n) => Err(DataError::Malformed {
+            path: path.to_path_buf(),
+            message: format!(
+                "the IDX header declares {sizes:?} ({n} bytes), more than a gzip file of {} bytes \
+                 can hold",
+                raw.len()
+            ),
+        }),
+        None => Err(DataError::Malformed {
+            path: path.to_path_buf(),
+            message: format!("the IDX header's dimensions {sizes:?} overflow"),
+        }),
+    }
 }
 
 fn header(path: &Path, bytes: &[u8], dims: usize, what: &str) -> Result<Vec<usize>, DataError> {
@@ -204,14 +284,29 @@ pub fn parse_labels(path: &Path, mut bytes: Vec<u8>) -> Result<Vec<u8>, DataErro
     Ok(bytes)
 }
 
+const IMAGES_WHAT: (&str, &str) = ("IDX images: unsigned bytes, 3 dimensions", "an images file");
+const LABELS_WHAT: (&str, &str) = ("IDX labels: unsigned bytes, 1 dimension", "a labels file");
+
 /// Read an IDX images file (raw or gzip).
 pub fn read_images(path: &Path) -> Result<IdxImages, DataError> {
-    parse_images(path, read_maybe_gz(path)?)
+    parse_images(path, read_idx(path, IMAGES_MAGIC, 3, IMAGES_WHAT)?)
 }
 
 /// Read an IDX labels file (raw or gzip).
 pub fn read_labels(path: &Path) -> Result<Vec<u8>, DataError> {
-    parse_labels(path, read_maybe_gz(path)?)
+    parse_labels(path, read_idx(path, LABELS_MAGIC, 1, LABELS_WHAT)?)
+}
+
+/// [`read_images`] on the file's contents `raw` (raw or gzip); `path` only names the file in
+/// errors. What the fuzz target runs.
+pub fn images_from_bytes(path: &Path, raw: Vec<u8>) -> Result<IdxImages, DataError> {
+    parse_images(path, decode_idx(path, raw, IMAGES_MAGIC, 3, IMAGES_WHAT)?)
+}
+
+/// [`read_labels`] on the file's contents `raw` (raw or gzip); `path` only names the file in
+/// errors.
+pub fn labels_from_bytes(path: &Path, raw: Vec<u8>) -> Result<Vec<u8>, DataError> {
+    parse_labels(path, decode_idx(path, raw, LABELS_MAGIC, 1, LABELS_WHAT)?)
 }
 
 /// Read an images file and a labels file into a single-channel [`Dataset`] of `classes`

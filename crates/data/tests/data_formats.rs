@@ -128,6 +128,46 @@ fn idx_wrong_magic_is_an_error() {
     assert!(msg.contains("garbage") && msg.contains("magic"), "{msg}");
 }
 
+/// Issue 14, item 8: a gzip IDX file is decompressed only as far as its header declares, and a
+/// declaration no gzip file of that size could hold is refused before decompressing.
+#[test]
+fn gzip_idx_sizes_are_bounded_by_the_header_and_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    // A header declaring 2^32-1 images of 255x255 pixels over a few bytes of data.
+    let mut huge = Vec::new();
+    huge.extend_from_slice(&idx::IMAGES_MAGIC.to_be_bytes());
+    for d in [u32::MAX, 255, 255] {
+        huge.extend_from_slice(&d.to_be_bytes());
+    }
+    huge.extend_from_slice(&[1, 2, 3]);
+    let p = write(dir.path(), "huge.gz", &gzip(&huge));
+    let msg = err_string(idx::read_images(&p));
+    assert!(
+        msg.contains("huge.gz") && msg.contains("more than a gzip file of"),
+        "{msg}"
+    );
+    // A bomb: one 2x2 image declared, 20 MB of zeros after it. Decompression stops one byte
+    // past the declared size.
+    let mut bomb = idx_images(1, 2, 2);
+    bomb.resize(bomb.len() + 20_000_000, 0);
+    let p = write(dir.path(), "bomb.gz", &gzip(&bomb));
+    assert!(std::fs::metadata(&p).unwrap().len() < 100_000);
+    let msg = err_string(idx::read_images(&p));
+    assert!(
+        msg.contains("bomb.gz") && msg.contains("more than the 20 bytes the IDX header declares"),
+        "{msg}"
+    );
+    let mut labels = idx_labels(&[1, 2]);
+    labels.resize(labels.len() + 1_000_000, 0);
+    let p = write(dir.path(), "labels.gz", &gzip(&labels));
+    let msg = err_string(idx::read_labels(&p));
+    assert!(msg.contains("more than the 10 bytes"), "{msg}");
+    // A gzip header cut inside the IDX header.
+    let p = write(dir.path(), "short.gz", &gzip(&idx_images(1, 2, 2)[..6]));
+    let msg = err_string(idx::read_images(&p));
+    assert!(msg.contains("short.gz") && msg.contains("header"), "{msg}");
+}
+
 #[test]
 fn corrupted_gzip_is_an_error() {
     let dir = tempfile::tempdir().unwrap();

@@ -183,6 +183,25 @@ fn corrupted_test_sets_are_cached_and_reused() {
     assert!(!cached);
     assert_eq!(std::fs::read(&path).unwrap(), good);
     assert_eq!(rebuilt.labels(), test.labels());
+    // Issue 14, item 7: 100 bytes overwritten in the middle keep the length, so only the
+    // checksum notices; the set is recomputed (bit for bit the original), not used.
+    let mut rotten = good.clone();
+    let mid = rotten.len() / 2;
+    for b in &mut rotten[mid..mid + 100] {
+        *b = !*b;
+    }
+    std::fs::write(&path, &rotten).unwrap();
+    let (recomputed, cached) = cache
+        .get_or_create("synthetic", &test, Corruption::GaussianNoise, s5, 3, None)
+        .unwrap();
+    assert!(!cached, "a damaged cache file was used");
+    assert_eq!(recomputed.images(), rebuilt.images());
+    assert_eq!(std::fs::read(&path).unwrap(), good);
+    // And it is used again afterwards.
+    let (_, cached) = cache
+        .get_or_create("synthetic", &test, Corruption::GaussianNoise, s5, 3, None)
+        .unwrap();
+    assert!(cached);
     // Another seed is another file.
     assert_ne!(
         cache.path("synthetic", &test, Corruption::GaussianNoise, s5, 4),

@@ -224,6 +224,16 @@ pub struct ViTConfig {
     pub ln_eps: f32,
 }
 
+/// Largest model [`ViTConfig::validate`] accepts, in parameters (about 1.07 billion: 4 GiB of f32
+/// weights, 16 GiB with the gradients and AdamW's two moments). Why a bound at all: a mistyped
+/// `--width 1000000` asks for 10¹³ parameters, and a failed allocation aborts the process with
+/// no hint at the flag; ViT-H has 632 million.
+pub const MAX_PARAMETERS: u64 = 1 << 30;
+
+/// Largest per-image activation estimate ([`ViTConfig::activation_floats_per_image`])
+/// [`ViTConfig::validate`] accepts: 2³⁰ floats (4 GiB) per image, 100× what DeiT-B at 224² needs.
+pub const MAX_ACTIVATION_FLOATS_PER_IMAGE: u64 = 1 << 30;
+
 /// The names accepted by [`ViTConfig::preset`].
 pub const PRESETS: [&str; 3] = ["deit-ti", "vit-cifar", "vit-small"];
 
@@ -278,15 +288,16 @@ impl ViTConfig {
         Ok(config)
     }
 
-    /// Number of patches N (tokens without CLS).
+    /// Number of patches N (tokens without CLS). Saturates instead of overflowing on a
+    /// configuration [`ViTConfig::validate`] would refuse.
     pub fn num_patches(&self) -> usize {
         let g = self.image_size / self.patch_size.max(1);
-        g * g
+        g.saturating_mul(g)
     }
 
     /// Number of tokens N + 1 (patches and CLS).
     pub fn num_tokens(&self) -> usize {
-        self.num_patches() + 1
+        self.num_patches().saturating_add(1)
     }
 
     /// Per-head width d_h = width / heads.
@@ -296,7 +307,86 @@ impl ViTConfig {
 
     /// Length of a flattened patch, `channels · patch²`.
     pub fn patch_dim(&self) -> usize {
-        self.channels * self.patch_size * self.patch_size
+        self.channels
+            .saturating_mul(self.patch_size)
+            .saturating_mul(self.patch_size)
+    }
+
+    /// The exact number of parameters of [`crate::ViT::new`]`(self, _)` (the sum of the sizes of
+    /// its `named_parameters()`), or `None` when it does not fit in a `u64`. Computed without
+    /// building anything, so a configuration can be refused before allocating.
+    pub fn parameter_count(&self) -> Option<u64> {
+        let [d, m, h, depth] =
+            [self.width, self.mlp_hidden, self.heads, self.depth].map(|v| v as u64);
+        let tokens = (self.image_size / self.patch_size.max(1)) as u64;
+        let tokens = tokens.checked_mul(tokens)?.checked_add(1)?;
+        let patch_dim = (self.channels as u64)
+            .checked_mul(self.patch_size as u64)?
+            .checked_mul(self.patch_size as u64)?;
+        let linear = |i: u64, o: u64| i.checked_mul(o)?.checked_add(o);
+        let norm = d.checked_mul(2)?;
+        let dh = d / h.max(1);
+        let attention = if self.attention.is_spectral() {
+            let k = match self.spectral.form {
+                SpectralForm::Lowrank => dh,
+                SpectralForm::Symmetric | SpectralForm::General => d,
+            };
+            let basis = h.checked_mul(d)?.checked_mul(k)?;
+            let psi = h.checked_mul(k)?;
+            linear(d, d.checked_mul(2)?)?
+                .checked_add(basis)?
+                .checked_add(psi)?
+                .checked_add(d)?
+        } else {
+            let omega = if self.attention == AttentionKind::AttnScale {
+                h
+            } else {
+                0
+            };
+            linear(d, d.checked_mul(3)?)?
+                .checked_add(linear(d, d)?)?
+                .checked_add(omega)?
+        };
+        let featscale = if self.attention == AttentionKind::FeatScale {
+            d.checked_mul(2)?
+        } else {
+            0
+        };
+        let block = attention
+            .checked_add(featscale)?
+            .checked_add(norm.checked_mul(2)?)?
+            .checked_add(linear(d, m)?)?
+            .checked_add(linear(m, d)?)?;
+        linear(patch_dim, d)?
+            .checked_add(d)? // CLS token
+            .checked_add(tokens.checked_mul(d)?)? // position embeddings
+            .checked_add(block.checked_mul(depth)?)?
+            .checked_add(norm)?
+            .checked_add(linear(d, self.classes as u64)?)
+    }
+
+    /// An estimate (within a small factor) of the floats one image's forward pass keeps for the
+    /// backward pass: per block about `12·T·d + 3·T·mlp + 3·heads·T²` for `T` tokens (the
+    /// normalised inputs, projections, attention probabilities and MLP activations), plus the
+    /// patches and embeddings; `None` when it does not fit in a `u64`. Multiply by the batch size
+    /// for a training step.
+    pub fn activation_floats_per_image(&self) -> Option<u64> {
+        let [d, m, h, depth] =
+            [self.width, self.mlp_hidden, self.heads, self.depth].map(|v| v as u64);
+        let grid = (self.image_size / self.patch_size.max(1)) as u64;
+        let t = grid.checked_mul(grid)?.checked_add(1)?;
+        let per_block = t
+            .checked_mul(d)?
+            .checked_mul(12)?
+            .checked_add(t.checked_mul(m)?.checked_mul(3)?)?
+            .checked_add(h.checked_mul(t)?.checked_mul(t)?.checked_mul(3)?)?;
+        let pixels = (self.channels as u64)
+            .checked_mul(self.image_size as u64)?
+            .checked_mul(self.image_size as u64)?;
+        per_block
+            .checked_mul(depth)?
+            .checked_add(pixels.checked_mul(2)?)?
+            .checked_add(t.checked_mul(d)?.checked_mul(2)?)
     }
 
     /// Drop-path rate of block `layer` (linear in depth from 0 to `drop_path`).
@@ -347,6 +437,36 @@ impl ViTConfig {
         }
         if !(0.0..1.0).contains(&self.drop_path) {
             return bad("drop_path", self.drop_path, "must be in [0, 1)");
+        }
+        // Sizes after the checks above, which keep the arithmetic meaningful (no zero divisors).
+        let shape = || {
+            format!(
+                "width {}, depth {}, heads {}, MLP {}, {} tokens",
+                self.width,
+                self.depth,
+                self.heads,
+                self.mlp_hidden,
+                self.num_tokens()
+            )
+        };
+        let amount = |n: Option<u64>| n.map_or("more than 2^64".to_string(), |n| n.to_string());
+        let params = self.parameter_count();
+        if params.is_none_or(|n| n > MAX_PARAMETERS) {
+            return Err(ModelError::TooLarge {
+                what: "the parameter count",
+                amount: amount(params),
+                limit: MAX_PARAMETERS,
+                shape: shape(),
+            });
+        }
+        let acts = self.activation_floats_per_image();
+        if acts.is_none_or(|n| n > MAX_ACTIVATION_FLOATS_PER_IMAGE) {
+            return Err(ModelError::TooLarge {
+                what: "the activations of one image (floats)",
+                amount: amount(acts),
+                limit: MAX_ACTIVATION_FLOATS_PER_IMAGE,
+                shape: shape(),
+            });
         }
         if !(self.ln_eps > 0.0 && self.ln_eps.is_finite()) {
             return bad("ln_eps", self.ln_eps, "must be positive and finite");

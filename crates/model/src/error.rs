@@ -16,6 +16,22 @@ pub enum ModelError {
         /// Why it is refused.
         reason: String,
     },
+    /// A configuration whose size exceeds a fixed limit (`MAX_PARAMETERS`,
+    /// `MAX_ACTIVATION_FLOATS_PER_IMAGE`): refused before anything is allocated.
+    #[error(
+        "model too large: {what} would be {amount}, more than the limit of {limit} ({shape}); \
+         choose a smaller width, depth or number of heads"
+    )]
+    TooLarge {
+        /// What was measured (`the parameter count`, …).
+        what: &'static str,
+        /// The amount, printed (`more than 2^64` when it overflows).
+        amount: String,
+        /// The limit.
+        limit: u64,
+        /// The shape that asked for it.
+        shape: String,
+    },
     /// `ViTConfig::preset` got a name it does not know.
     #[error("unknown preset {name:?}; known presets: {known}")]
     UnknownPreset {

@@ -171,3 +171,80 @@ fn invalid_configs_give_typed_errors() {
         }
     }
 }
+
+/// `parameter_count` is what the model really holds, for every attention kind and form.
+#[test]
+fn the_parameter_count_matches_the_built_model() {
+    let mut base = ViTConfig::preset("vit-small").unwrap();
+    base.depth = 2;
+    base.width = 16;
+    base.heads = 2;
+    base.mlp_hidden = 24;
+    for kind in AttentionKind::ALL {
+        for form in SpectralForm::ALL {
+            let mut c = base.clone();
+            c.attention = kind;
+            c.spectral.form = form;
+            let model = ViT::new(c.clone(), 0).unwrap();
+            let held: usize = model
+                .named_parameters()
+                .iter()
+                .map(|(_, t)| t.shape().iter().product::<usize>())
+                .sum();
+            assert_eq!(c.parameter_count(), Some(held as u64), "{kind} {form}");
+        }
+    }
+    // DeiT-Ti's well-known size (5.7 M parameters).
+    let deit = ViTConfig::preset("deit-ti").unwrap();
+    assert_eq!(deit.parameter_count(), Some(5_717_416));
+}
+
+/// Issue 14, item 8: `train --width 1000000 --heads 1` aborted with a failed allocation of
+/// terabytes. Absurd sizes are a typed error stating the limit, before anything is allocated.
+#[test]
+fn absurd_model_sizes_are_refused_with_the_limit() {
+    let mut c = ViTConfig::preset("vit-small").unwrap();
+    c.width = 1_000_000;
+    c.heads = 1;
+    c.mlp_hidden = 2_000_000;
+    let err = c.validate().unwrap_err();
+    assert!(matches!(err, ModelError::TooLarge { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("parameter count")
+            && msg.contains(&eigenformer_model::MAX_PARAMETERS.to_string()),
+        "{msg}"
+    );
+    assert!(ViT::new(c, 0).is_err());
+
+    // Overflowing products are refused, not wrapped.
+    let mut c = ViTConfig::preset("vit-small").unwrap();
+    c.width = usize::MAX / 2 + 1;
+    c.heads = 1;
+    assert!(c
+        .validate()
+        .unwrap_err()
+        .to_string()
+        .contains("more than 2^64"));
+
+    // Few parameters but many tokens (22 501 at 150x150 pixels with 1-pixel patches): the
+    // attention probabilities alone exceed the activation bound.
+    let mut c = ViTConfig::preset("vit-small").unwrap();
+    c.image_size = 150;
+    c.patch_size = 1;
+    c.width = 4;
+    c.heads = 1;
+    c.mlp_hidden = 4;
+    c.depth = 1;
+    let msg = match c.validate() {
+        Err(ModelError::TooLarge { what, .. }) => what,
+        other => panic!("{other:?}"),
+    };
+    assert!(msg.contains("activations"), "{msg}");
+
+    // The presets and the experiment profiles' sizes stay well inside.
+    for name in PRESETS {
+        let p = ViTConfig::preset(name).unwrap();
+        assert!(p.parameter_count().unwrap() * 100 < eigenformer_model::MAX_PARAMETERS);
+    }
+}

@@ -26,6 +26,6 @@ pub fn run(args: &FetchArgs) -> Result<()> {
         name: args.asset.clone(),
     })?;
     let dir = Resolver::from_env()?.resolve(&asset, args.data_dir.as_deref())?;
-    println!("{}", dir.display());
+    eigenformer_io::outln!("{}", dir.display())?;
     Ok(())
 }

@@ -8,8 +8,26 @@ pub mod spectrum;
 
 use anyhow::Result;
 use eigenformer_spectral::SpectralError;
-use ndarray::ArrayView2;
+use ndarray::{ArrayBase, ArrayView2, Data, Dimension};
 use std::path::Path;
+
+/// Refuse an input array with a NaN or infinite entry, naming the file and the entry. Why here:
+/// the spectral code refuses it too, but only as "argument `a` contains a non-finite value",
+/// which does not say which of several input files is at fault.
+pub fn require_finite<S, D>(a: &ArrayBase<S, D>, path: &Path) -> Result<()>
+where
+    S: Data<Elem = f64>,
+    D: Dimension,
+    D::Pattern: std::fmt::Debug,
+{
+    match a.indexed_iter().find(|(_, v)| !v.is_finite()) {
+        Some((index, v)) => anyhow::bail!(
+            "{}: entry {index:?} is {v}, a non-finite value; the file must hold finite numbers",
+            path.display()
+        ),
+        None => Ok(()),
+    }
+}
 
 /// Check that the attention matrix read from `path` is row-stochastic within `tol`. With
 /// `allow_nonstochastic` a matrix that is not is accepted with a warning pushed to `warnings`, and

@@ -108,6 +108,12 @@ pub fn execute(args: &SimulateArgs) -> Result<SimulateSummary> {
         .iter()
         .map(npy::read_npy_2d)
         .collect::<Result<_, _>>()?;
+    for (m, path) in a_mats.iter().zip(&args.attention) {
+        super::require_finite(m, path)?;
+    }
+    for (m, path) in h_mats.iter().zip(&args.h) {
+        super::require_finite(m, path)?;
+    }
     let mut warnings = Vec::new();
     let mut stochastic_tol = SpectrumOptions::default().stochastic_tol;
     for (a, path) in a_mats.iter().zip(&args.attention) {
@@ -122,7 +128,11 @@ pub fn execute(args: &SimulateArgs) -> Result<SimulateSummary> {
     let n = a_mats[0].nrows();
     let d = h_mats[0].nrows();
     let x0 = match &args.x0 {
-        Some(path) => npy::read_npy_2d(path)?,
+        Some(path) => {
+            let x0 = npy::read_npy_2d(path)?;
+            super::require_finite(&x0, path)?;
+            x0
+        }
         None => {
             let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
             Array2::from_shape_simple_fn((n, d), || StandardNormal.sample(&mut rng))
@@ -131,8 +141,13 @@ pub fn execute(args: &SimulateArgs) -> Result<SimulateSummary> {
     let layer_norm = match &args.gamma {
         Some(g) => {
             let gamma = npy::read_npy_1d(g)?;
+            super::require_finite(&gamma, g)?;
             let beta = match &args.beta {
-                Some(b) => npy::read_npy_1d(b)?,
+                Some(b) => {
+                    let beta = npy::read_npy_1d(b)?;
+                    super::require_finite(&beta, b)?;
+                    beta
+                }
                 None => ndarray::Array1::zeros(gamma.len()),
             };
             Some(LayerNormParams::new(gamma, beta))
@@ -198,7 +213,7 @@ pub fn execute(args: &SimulateArgs) -> Result<SimulateSummary> {
 pub fn run(args: &SimulateArgs) -> Result<()> {
     let summary = execute(args)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        eigenformer_io::outln!("{}", serde_json::to_string_pretty(&summary)?)?;
         return Ok(());
     }
     for w in &summary.warnings {
@@ -209,7 +224,7 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
         .iter()
         .map(|r| r.name().to_string())
         .collect();
-    println!(
+    eigenformer_io::outln!(
         "simulated {} layers of n = {} tokens, d = {}; predicted regime: {}{}",
         summary.layers,
         summary.n,
@@ -220,14 +235,18 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
         } else {
             " (per head, heuristic: heads have different A)"
         }
-    );
-    println!(
+    )?;
+    eigenformer_io::outln!(
         "last layer: mean cosine {:.6}, HC/DC {:.3e}, sigma2/sigma1 {:.3e}",
-        summary.final_mean_cosine, summary.final_hc_dc_ratio, summary.final_sigma_ratio
-    );
+        summary.final_mean_cosine,
+        summary.final_hc_dc_ratio,
+        summary.final_sigma_ratio
+    )?;
     if let Some(l) = summary.stopped_at {
-        println!("stopped early at layer {l} (state overflowed or vanished; try --normalize)");
+        eigenformer_io::outln!(
+            "stopped early at layer {l} (state overflowed or vanished; try --normalize)"
+        )?;
     }
-    println!("metrics written to {}", summary.csv.display());
+    eigenformer_io::outln!("metrics written to {}", summary.csv.display())?;
     Ok(())
 }

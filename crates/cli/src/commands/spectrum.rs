@@ -98,7 +98,9 @@ pub struct SpectrumJson {
 /// Analyse the inputs named by `args`.
 pub fn analyse(args: &SpectrumArgs) -> Result<SpectrumJson> {
     let a = npy::read_npy_2d(&args.attention)?;
+    super::require_finite(&a, &args.attention)?;
     let h_raw = npy::read_npy_2d(&args.h)?;
+    super::require_finite(&h_raw, &args.h)?;
     let mut warnings = Vec::new();
     let mut opts = SpectrumOptions {
         tie_rtol: args.tie_rtol,
@@ -114,6 +116,7 @@ pub fn analyse(args: &SpectrumArgs) -> Result<SpectrumJson> {
     let (h, h_used): (Array2<f64>, &'static str) = match &args.gamma {
         Some(path) => {
             let gamma = npy::read_npy_1d(path)?;
+            super::require_finite(&gamma, path)?;
             let eff = layernorm_effective_h(h_raw.view(), gamma.view()).with_context(|| {
                 format!("combining {} with {}", path.display(), args.h.display())
             })?;
@@ -233,18 +236,18 @@ fn yes_no(b: bool) -> &'static str {
 pub fn run(args: &SpectrumArgs) -> Result<()> {
     let report = analyse(args)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        eigenformer_io::outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
         for w in &report.warnings {
             eprintln!("warning: {w}");
         }
-        print!(
+        eigenformer_io::out!(
             "{}",
             render_text(&SpectrumJson {
                 warnings: Vec::new(),
                 ..report
             })
-        );
+        )?;
     }
     Ok(())
 }

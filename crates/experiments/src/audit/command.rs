@@ -79,11 +79,16 @@ pub fn resolve_model(spec: &str) -> Result<(String, PathBuf)> {
     Ok((spec.to_string(), dir.to_path_buf()))
 }
 
-/// Read `--text` (or the Brown default) with `--sentences`.
-pub fn load_sentences(text: Option<&Path>, n: usize) -> Result<(Vec<String>, TextSource)> {
+/// Read `--text` (or the Brown default) with `--sentences`; warnings about the text (invalid
+/// UTF-8) are pushed to `warnings`.
+pub fn load_sentences(
+    text: Option<&Path>,
+    n: usize,
+    warnings: &mut Vec<String>,
+) -> Result<(Vec<String>, TextSource)> {
     match text {
         Some(path) => {
-            let s = read_text_file(path, Some(n))?;
+            let s = read_text_file(path, Some(n), warnings)?;
             Ok((s, TextSource::File(path.to_path_buf())))
         }
         None => {
@@ -154,7 +159,12 @@ pub fn execute(args: &AuditArgs) -> Result<AuditOutcome> {
             resolve_model(m)?;
         }
     }
-    let (sentences, source) = load_sentences(args.text.as_deref(), args.sentences)?;
+    let mut text_warnings = Vec::new();
+    let (sentences, source) =
+        load_sentences(args.text.as_deref(), args.sentences, &mut text_warnings)?;
+    for w in &text_warnings {
+        eprintln!("warning: {w}");
+    }
     let several = args.model.len() > 1 || args.compare;
     let mut reports = Vec::new();
     let mut links = Vec::new();
@@ -179,8 +189,8 @@ pub fn execute(args: &AuditArgs) -> Result<AuditOutcome> {
                 files.push(parts.join("/"));
             }
         }
-        print_summary(&report);
-        println!("wrote {}", out.join("report.md").display());
+        print_summary(&report)?;
+        eigenformer_io::outln!("wrote {}", out.join("report.md").display())?;
         links.push(if several {
             format!("{sub}/report.md")
         } else {
@@ -197,7 +207,7 @@ pub fn execute(args: &AuditArgs) -> Result<AuditOutcome> {
         let md = comparison_markdown(&refs, &links);
         eigenformer_io::write_atomic(&page, md.as_bytes())?;
         files.push("comparison.md".into());
-        println!("wrote {}", page.display());
+        eigenformer_io::outln!("wrote {}", page.display())?;
         comparison = Some((md, check_claims(&refs)));
     }
     Ok(AuditOutcome {
@@ -238,14 +248,18 @@ fn unique_dir_name(spec: &str, taken: &[String]) -> String {
         .unwrap_or(base)
 }
 
-fn print_summary(report: &AuditReport) {
-    println!(
+fn print_summary(report: &AuditReport) -> Result<()> {
+    eigenformer_io::outln!(
         "{}: {} sentences in {:.1} s",
-        report.model.name, report.text.sentences, report.seconds
-    );
-    println!("layer  mean cosine  without special  HC/DC   σ2/σ1   Re h<0 (H)  Re h<0 (diag(γ)H)");
+        report.model.name,
+        report.text.sentences,
+        report.seconds
+    )?;
+    eigenformer_io::outln!(
+        "layer  mean cosine  without special  HC/DC   σ2/σ1   Re h<0 (H)  Re h<0 (diag(γ)H)"
+    )?;
     for l in &report.layers {
-        println!(
+        eigenformer_io::outln!(
             "{:>5}  {:>11.3}  {:>15}  {:>6.3}  {:>6.3}  {:>10}  {:>17}",
             l.index,
             l.mean_cosine,
@@ -255,8 +269,9 @@ fn print_summary(report: &AuditReport) {
             l.sigma2_over_sigma1,
             fmt_frac(l.mean_negative_fraction(false)),
             fmt_frac(l.mean_negative_fraction(true)),
-        );
+        )?;
     }
+    Ok(())
 }
 
 fn fmt_frac(v: f64) -> String {

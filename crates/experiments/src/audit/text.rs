@@ -52,8 +52,15 @@ pub enum TextError {
     ZeroSentences,
 }
 
-/// The non-blank lines of a user text file, trimmed, at most `limit` of them.
-pub fn read_text_file(path: &Path, limit: Option<usize>) -> Result<Vec<String>, TextError> {
+/// The non-blank lines of a user text file, trimmed, at most `limit` of them. Lines that are
+/// not valid UTF-8 are kept with the bad bytes replaced by U+FFFD (a stray byte should not make a
+/// whole corpus unusable), and one warning naming the file and the lines is pushed to
+/// `warnings`, since the tokenizer then sees other text than the file holds.
+pub fn read_text_file(
+    path: &Path,
+    limit: Option<usize>,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<String>, TextError> {
     if limit == Some(0) {
         return Err(TextError::ZeroSentences);
     }
@@ -61,19 +68,42 @@ pub fn read_text_file(path: &Path, limit: Option<usize>) -> Result<Vec<String>, 
         path: path.to_path_buf(),
         source,
     })?;
-    // Lossy: a stray invalid byte should not make a whole corpus unusable.
-    let text = String::from_utf8_lossy(&bytes);
-    let sentences = take(
-        text.lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(String::from),
-        limit,
-    );
+    let mut sentences = Vec::new();
+    let mut invalid = Vec::new();
+    for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        if limit.is_some_and(|n| sentences.len() >= n) {
+            break;
+        }
+        let text = String::from_utf8_lossy(raw);
+        let line = text.trim();
+        if line.is_empty() {
+            continue;
+        }
+        if std::str::from_utf8(raw).is_err() {
+            invalid.push(index + 1);
+        }
+        sentences.push(line.to_string());
+    }
     if sentences.is_empty() {
         return Err(TextError::Empty {
             path: path.to_path_buf(),
         });
+    }
+    if !invalid.is_empty() {
+        const SHOWN: usize = 5;
+        let listed: Vec<String> = invalid.iter().take(SHOWN).map(usize::to_string).collect();
+        let more = invalid.len().saturating_sub(SHOWN);
+        warnings.push(format!(
+            "{}: invalid UTF-8 on line{} {}{}; the bad bytes were replaced by U+FFFD",
+            path.display(),
+            if invalid.len() == 1 { "" } else { "s" },
+            listed.join(", "),
+            if more > 0 {
+                format!(" (and {more} more)")
+            } else {
+                String::new()
+            }
+        ));
     }
     Ok(sentences)
 }
@@ -127,13 +157,6 @@ pub fn untag_brown_line(line: &str) -> Option<String> {
     (!words.is_empty()).then(|| words.join(" "))
 }
 
-fn take(it: impl Iterator<Item = String>, limit: Option<usize>) -> Vec<String> {
-    match limit {
-        Some(n) => it.take(n).collect(),
-        None => it.collect(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,24 +177,55 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("t.txt");
         std::fs::write(&p, "\n  first one  \n\n second\nthird\n").unwrap();
+        let mut w = Vec::new();
         assert_eq!(
-            read_text_file(&p, None).unwrap(),
+            read_text_file(&p, None, &mut w).unwrap(),
             vec!["first one", "second", "third"]
         );
-        assert_eq!(read_text_file(&p, Some(2)).unwrap().len(), 2);
+        assert_eq!(read_text_file(&p, Some(2), &mut w).unwrap().len(), 2);
         assert!(matches!(
-            read_text_file(&p, Some(0)),
+            read_text_file(&p, Some(0), &mut w),
             Err(TextError::ZeroSentences)
         ));
+        assert!(w.is_empty(), "{w:?}");
+        std::fs::write(&p, "a\r\nb\r\n").unwrap();
+        assert_eq!(read_text_file(&p, None, &mut w).unwrap(), vec!["a", "b"]);
         std::fs::write(&p, " \n\t\n").unwrap();
-        let msg = read_text_file(&p, None).unwrap_err().to_string();
+        let msg = read_text_file(&p, None, &mut w).unwrap_err().to_string();
         assert!(
             msg.contains("t.txt") && msg.contains("no sentence"),
             "{msg}"
         );
-        let msg = read_text_file(&dir.path().join("nope.txt"), None)
+        let msg = read_text_file(&dir.path().join("nope.txt"), None, &mut w)
             .unwrap_err()
             .to_string();
         assert!(msg.contains("nope.txt"), "{msg}");
+    }
+
+    /// Issue 14, item 12: invalid UTF-8 was accepted without a word.
+    #[test]
+    fn invalid_utf8_is_kept_with_a_warning_naming_file_and_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("latin1.txt");
+        let mut bytes = b"good line\n".to_vec();
+        bytes.extend_from_slice(b"caf\xe9 au lait\n\n");
+        bytes.extend_from_slice(b"fine\n\xff\xfe\n");
+        std::fs::write(&p, &bytes).unwrap();
+        let mut w = Vec::new();
+        let lines = read_text_file(&p, None, &mut w).unwrap();
+        assert_eq!(lines.len(), 4);
+        assert_eq!(lines[1], "caf\u{fffd} au lait");
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("latin1.txt") && w[0].contains("lines 2, 5") && w[0].contains("UTF-8"),
+            "{w:?}"
+        );
+        // Only the lines used count: the first two sentences hold one bad line.
+        let mut w = Vec::new();
+        read_text_file(&p, Some(2), &mut w).unwrap();
+        assert!(w[0].contains("line 2;"), "{w:?}");
+        let mut w = Vec::new();
+        read_text_file(&p, Some(1), &mut w).unwrap();
+        assert!(w.is_empty(), "{w:?}");
     }
 }

@@ -20,8 +20,8 @@ use eigenformer_model::ViT;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// Arguments of `eigenformer eval`.
-#[derive(Args, Debug, Clone, Default)]
+/// Arguments of `eigenformer eval`. `Default` gives the command's defaults (batches of 256).
+#[derive(Args, Debug, Clone)]
 pub struct EvalArgs {
     /// The output directory of `eigenformer train` (its current checkpoint), or one checkpoint
     /// directory in it (`checkpoints/epoch-…`).
@@ -64,6 +64,24 @@ pub struct EvalArgs {
     pub out: Option<PathBuf>,
 }
 
+impl Default for EvalArgs {
+    fn default() -> Self {
+        EvalArgs {
+            checkpoint: PathBuf::new(),
+            data_dir: None,
+            eval_limit: None,
+            batch_size: 256,
+            json: false,
+            corruption: None,
+            severity: None,
+            corruption_seed: 0,
+            corrupted_dir: None,
+            frost_dir: None,
+            out: None,
+        }
+    }
+}
+
 /// The model stored in the checkpoint directory `dir`, and the checkpoint's metadata.
 pub fn load_model(dir: &Path) -> Result<(ViT, checkpoint::CheckpointMeta)> {
     let ck = checkpoint::load(dir)?;
@@ -75,11 +93,52 @@ pub fn load_model(dir: &Path) -> Result<(ViT, checkpoint::CheckpointMeta)> {
     Ok((model, ck.meta))
 }
 
+impl EvalArgs {
+    /// Refuse values that cannot be evaluated, before anything is loaded, as `eigenformer train`
+    /// refuses them: no images (`--eval-limit 0` would report an accuracy of 0 over nothing) and
+    /// batches of no images.
+    pub fn validate(&self) -> Result<()> {
+        if self.eval_limit == Some(0) {
+            bail!("--eval-limit must be at least 1 (leave it out for the whole test set)");
+        }
+        if self.batch_size == 0 {
+            bail!("--batch-size must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// Refuse an evaluation whose loss or accuracy is not finite (a checkpoint with NaN or infinite
+/// weights): printing `test_loss=NaN` and exiting 0 would let a broken model pass for a result.
+fn require_finite(r: &EvalResult, what: &str, checkpoint: &Path) -> Result<()> {
+    if !(r.test_loss.is_finite() && r.test_accuracy.is_finite()) {
+        bail!(
+            "{}: evaluation on {what} gave test_loss={} test_accuracy={}: the checkpoint's \
+             weights or outputs are not finite",
+            checkpoint.display(),
+            r.test_loss,
+            r.test_accuracy
+        );
+    }
+    Ok(())
+}
+
 /// The checkpoint's model, dataset kind and (possibly limited) clean test set.
 fn load_for_eval(
     args: &EvalArgs,
 ) -> Result<(ViT, checkpoint::CheckpointMeta, DatasetKind, Dataset)> {
+    args.validate()?;
     let (model, meta) = load_model(&args.checkpoint)?;
+    if let Some((name, _)) = model
+        .state_dict()
+        .iter()
+        .find(|(_, a)| a.iter().any(|v| !v.is_finite()))
+    {
+        bail!(
+            "{}: the checkpoint's tensor {name} holds non-finite values (NaN or infinity)",
+            args.checkpoint.display()
+        );
+    }
     let kind = dataset_kind(&meta.run.dataset)?;
     let mut test = kind.load(Split::Test, args.data_dir.as_deref())?;
     if let Some(n) = args.eval_limit {
@@ -92,7 +151,9 @@ fn load_for_eval(
 /// Evaluate the checkpoint of `args` on the clean test set.
 pub fn measure(args: &EvalArgs) -> Result<EvalResult> {
     let (model, _, kind, test) = load_for_eval(args)?;
-    evaluate(&model, kind, &test, args.batch_size.max(1))
+    let r = evaluate(&model, kind, &test, args.batch_size)?;
+    require_finite(&r, "the clean test set", &args.checkpoint)?;
+    Ok(r)
 }
 
 /// Which corrupted test sets to evaluate: corruptions × severities under one seed.
@@ -178,15 +239,22 @@ pub struct CorruptionReport {
 /// On-disk cache of corrupted test sets, one file per (dataset, corruption, severity, seed,
 /// number of images, fingerprint of the clean images, corruption code version).
 ///
-/// File layout: the magic `EFCORR01`, the shape `[N, C, H, W]` as four little-endian `u64`,
-/// then the `N·C·H·W` pixel bytes. Labels are not stored: they are the clean set's. A file that
-/// does not match (truncated, other shape) is rebuilt with a warning.
+/// File layout: the magic `EFCORR02`, the shape `[N, C, H, W]` as four little-endian `u64`, the
+/// sha256 of the pixels as 64 lowercase hex digits, then the `N·C·H·W` pixel bytes. Labels are
+/// not stored: they are the clean set's. A file that does not match (truncated, other shape, or
+/// pixels that fail the checksum, i.e. bit rot) is rebuilt with a warning on stderr. Why a
+/// checksum and not only the length: a file with flipped bytes has the right length and would
+/// silently change every later evaluation. (`EFCORR01` files, without a checksum, are rebuilt.)
 #[derive(Clone, Debug)]
 pub struct CorruptedCache {
     dir: PathBuf,
 }
 
-const CACHE_MAGIC: &[u8; 8] = b"EFCORR01";
+const CACHE_MAGIC: &[u8; 8] = b"EFCORR02";
+/// The previous layout, without a checksum: recognised only to say why it is rebuilt.
+const CACHE_MAGIC_V1: &[u8; 8] = b"EFCORR01";
+/// Magic, shape, checksum.
+const CACHE_HEADER: usize = 8 + 32 + 64;
 
 impl CorruptedCache {
     /// A cache in `dir` (created on the first write).
@@ -266,11 +334,12 @@ impl CorruptedCache {
                 clean.name()
             )
         })?;
-        let mut bytes = Vec::with_capacity(8 + 32 + ds.images().len());
+        let mut bytes = Vec::with_capacity(CACHE_HEADER + ds.images().len());
         bytes.extend_from_slice(CACHE_MAGIC);
         for d in ds.shape() {
             bytes.extend_from_slice(&(d as u64).to_le_bytes());
         }
+        bytes.extend_from_slice(eigenformer_io::sha256_hex(ds.images()).as_bytes());
         bytes.extend_from_slice(ds.images());
         write_atomic(&path, &bytes)
             .with_context(|| format!("caching the corrupted test set in {}", path.display()))?;
@@ -278,26 +347,39 @@ impl CorruptedCache {
     }
 }
 
-/// The pixels of a cache file, checked against the expected shape.
+/// The pixels of a cache file, checked against the expected shape and the stored checksum.
 fn read_cache_file(path: &Path, shape: [usize; 4]) -> Result<Vec<u8>> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    if bytes.len() < 40 || &bytes[..8] != CACHE_MAGIC {
+    if bytes.get(..8) == Some(CACHE_MAGIC_V1) {
+        bail!("an older cache file without a checksum");
+    }
+    if bytes.len() < CACHE_HEADER || &bytes[..8] != CACHE_MAGIC {
         bail!("not a corrupted-test-set cache file");
     }
-    let mut stored = [0usize; 4];
+    let mut stored = [0u64; 4];
     for (i, d) in stored.iter_mut().enumerate() {
         let mut b = [0u8; 8];
         b.copy_from_slice(&bytes[8 + 8 * i..16 + 8 * i]);
-        *d = u64::from_le_bytes(b) as usize;
+        *d = u64::from_le_bytes(b);
     }
-    if stored != shape {
+    if stored != shape.map(|d| d as u64) {
         bail!("holds images of shape {stored:?}, expected {shape:?}");
     }
     let n: usize = shape.iter().product();
-    if bytes.len() != 40 + n {
-        bail!("truncated: {} pixel bytes, expected {n}", bytes.len() - 40);
+    let pixels = &bytes[CACHE_HEADER..];
+    if pixels.len() != n {
+        bail!("truncated: {} pixel bytes, expected {n}", pixels.len());
     }
-    Ok(bytes[40..].to_vec())
+    let expected = &bytes[40..CACHE_HEADER];
+    let actual = eigenformer_io::sha256_hex(pixels);
+    if actual.as_bytes() != expected {
+        bail!(
+            "the pixels do not match the stored sha256 (stored {}, now {actual}): the file is \
+             damaged",
+            String::from_utf8_lossy(expected)
+        );
+    }
+    Ok(pixels.to_vec())
 }
 
 /// The frost images: from `frost_dir` if given, else through the asset resolver when it knows
@@ -466,12 +548,14 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             write_atomic(out, format!("{json}\n").as_bytes())?;
         }
         if args.json {
-            println!("{json}");
+            eigenformer_io::outln!("{json}")?;
         } else {
-            println!(
+            eigenformer_io::outln!(
                 "test_accuracy={:.4} test_loss={:.4} images={}",
-                r.test_accuracy, r.test_loss, r.images
-            );
+                r.test_accuracy,
+                r.test_loss,
+                r.images
+            )?;
         }
         return Ok(());
     };
@@ -481,11 +565,14 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     } else {
         None
     };
+    args.validate()?;
     let cache = CorruptedCache::from_args(args)?;
     let (model, meta, kind, test) = load_for_eval(args)?;
-    let batch = args.batch_size.max(1);
+    let batch = args.batch_size;
     let clean = if plan.corruptions.len() > 1 {
-        Some(evaluate(&model, kind, &test, batch).context("evaluating on the clean test set")?)
+        let r = evaluate(&model, kind, &test, batch).context("evaluating on the clean test set")?;
+        require_finite(&r, "the clean test set", &args.checkpoint)?;
+        Some(r)
     } else {
         None
     };
@@ -500,6 +587,15 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         batch,
         true,
     )?;
+    for r in &results {
+        let what = format!("{} at severity {}", r.corruption, r.severity);
+        let as_eval = EvalResult {
+            test_accuracy: r.test_accuracy,
+            test_loss: r.test_loss,
+            images: r.images,
+        };
+        require_finite(&as_eval, &what, &args.checkpoint)?;
+    }
     let report = summarize(
         &meta.run.dataset,
         Some(&args.checkpoint),
@@ -512,14 +608,18 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         write_atomic(out, format!("{json}\n").as_bytes())?;
     }
     if args.json {
-        println!("{json}");
+        eigenformer_io::outln!("{json}")?;
     } else if let [r] = report.results.as_slice() {
-        println!(
+        eigenformer_io::outln!(
             "corruption={} severity={} test_accuracy={:.4} test_loss={:.4} images={}",
-            r.corruption, r.severity, r.test_accuracy, r.test_loss, r.images
-        );
+            r.corruption,
+            r.severity,
+            r.test_accuracy,
+            r.test_loss,
+            r.images
+        )?;
     } else {
-        print!("{}", format_table(&report));
+        eigenformer_io::out!("{}", format_table(&report))?;
     }
     Ok(())
 }

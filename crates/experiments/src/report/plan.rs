@@ -167,17 +167,17 @@ pub fn plan_profile(
 pub fn print_plans(experiments_dir: &Path, runs_dir: &Path) -> Result<Vec<ProfilePlan>> {
     let mut probes = BTreeMap::new();
     let mut plans = Vec::new();
-    println!(
+    eigenformer_io::outln!(
         "Estimates from a throughput probe on this machine ({} timed training steps of {} images \
          per model shape, {} threads); runs already in the run cache {} cost nothing.",
         PROBE_STEPS,
         PROBE_BATCH,
         rayon::current_num_threads(),
         runs_dir.display()
-    );
+    )?;
     for profile in Profile::ALL {
         let p = plan_profile(profile, experiments_dir, runs_dir, &mut probes)?;
-        println!(
+        eigenformer_io::outln!(
             "\n{}: {} distinct runs, {} to train ({} image-steps): training ~{}, {} evaluations ~{}; \
              total ~{} (plus the theory and pre-trained sections and the build)",
             profile.name(),
@@ -188,9 +188,9 @@ pub fn print_plans(experiments_dir: &Path, runs_dir: &Path) -> Result<Vec<Profil
             p.evaluations,
             clock(Duration::from_secs_f64(p.eval_seconds)),
             clock(Duration::from_secs_f64(p.train_seconds + p.eval_seconds)),
-        );
+        )?;
         for (shape, spi) in &p.probes {
-            println!("  {shape}: {:.0} images/s measured", 1.0 / spi);
+            eigenformer_io::outln!("  {shape}: {:.0} images/s measured", 1.0 / spi)?;
         }
         plans.push(p);
     }

@@ -116,7 +116,7 @@ fn theory(ctx: &SectionCtx<'_>) -> anyhow::Result<SectionResult> {
         seed: 0,
     };
     let report = crate::theory::execute(&args)?;
-    crate::theory::print_summary(&report);
+    crate::theory::print_summary(&report)?;
     let mut figures = Vec::new();
     let mut tables = Vec::new();
     for e in &report.examples {
@@ -188,7 +188,7 @@ fn training(ctx: &SectionCtx<'_>) -> anyhow::Result<SectionResult> {
     let mut exec = ChildExecutor::current()?;
     let section = crate::reproduce::run::run(&opts, &mut exec)
         .with_context(|| format!("the {} experiments", ctx.profile.name()))?;
-    crate::reproduce::command::print_summary(&section, &ctx.dir);
+    crate::reproduce::command::print_summary(&section, &ctx.dir)?;
     let markdown = crate::reproduce::render::markdown(&section);
     let (figures, tables) = split_by_extension(section.files.clone());
     Ok(SectionResult {

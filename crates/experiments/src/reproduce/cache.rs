@@ -8,6 +8,12 @@
 //! `--resume` (training resumes bit-exactly from the last finished epoch). Evaluations of a
 //! trained model on corrupted test sets are cached next to it, one JSON file per request.
 //!
+//! `result.json` and the `eval-*.json` files are *sealed* ([`eigenformer_io::write_json_sealed`]):
+//! they carry a sha256 of their contents, checked whenever they are used. A file whose checksum
+//! is missing or does not match (bit rot, a hand edit, a file from before checksums) is not
+//! trusted: a warning goes to stderr and the result is recomputed (the run resumed from its
+//! checkpoint, which finishes at once when training was complete; the evaluation rerun).
+//!
 //! The commands are run by an [`Executor`], so tests can count what would be run.
 
 use super::error::{ReproError, Result};
@@ -164,12 +170,23 @@ impl RunCache {
         self.root.join(spec.hash())
     }
 
-    /// The state of `spec`'s run.
+    /// The state of `spec`'s run. A `result.json` that fails its checksum counts as absent
+    /// (with a warning on stderr), so the run is resumed and the result recomputed.
     pub fn state(&self, spec: &TrainConfig) -> Result<RunState> {
         let dir = self.dir(spec);
         let result = dir.join("result.json");
-        if result.is_file() {
-            let r: RunResult = read_json(&result)?;
+        let sealed = if result.is_file() {
+            match eigenformer_io::read_json_sealed::<RunResult>(&result) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    eprintln!("warning: {e}; not trusted, the run's result is recomputed");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        if let Some(r) = sealed {
             if r.config != *spec {
                 return Err(ReproError::Run {
                     dir,
@@ -216,7 +233,7 @@ impl RunCache {
         let resume = state == RunState::Interrupted;
         exec.train(spec, &dir, resume, progress)?;
         let result = Self::result_of(spec, &dir)?;
-        write_json(&dir.join("result.json"), &result)?;
+        eigenformer_io::write_json_sealed(&dir.join("result.json"), &result)?;
         Ok((
             result,
             if resume {
@@ -279,7 +296,9 @@ impl RunCache {
         self.cached_eval(spec, request, exec)
     }
 
-    fn cached_eval<T: for<'de> Deserialize<'de>>(
+    /// The result of `request` from its sealed cache file, or evaluated through `exec` (which
+    /// writes plain JSON) and then sealed.
+    fn cached_eval<T: for<'de> Deserialize<'de> + Serialize>(
         &self,
         spec: &TrainConfig,
         request: &EvalRequest,
@@ -294,11 +313,14 @@ impl RunCache {
         }
         let out = dir.join(request.file_name());
         if out.is_file() {
-            if let Ok(v) = read_json(&out) {
-                return Ok((v, true));
+            match eigenformer_io::read_json_sealed(&out) {
+                Ok(v) => return Ok((v, true)),
+                Err(e) => eprintln!("warning: {e}; not trusted, the evaluation is rerun"),
             }
         }
         exec.evaluate(&dir, request, &out)?;
-        Ok((read_json(&out)?, false))
+        let value: T = read_json(&out)?;
+        eigenformer_io::write_json_sealed(&out, &value)?;
+        Ok((value, false))
     }
 }

@@ -60,12 +60,12 @@ fn print_plan(args: &ExperimentsArgs, runs_dir: &std::path::Path) -> Result<()> 
     let mut total = 0.0;
     let mut images = 0usize;
     for e in &experiments {
-        println!(
+        eigenformer_io::outln!(
             "experiment {} ({:?}): {} runs",
             e.name,
             e.kind,
             e.runs.len()
-        );
+        )?;
     }
     for p in &planned {
         let secs = estimate_seconds(&p.spec, args.images_per_second);
@@ -74,7 +74,7 @@ fn print_plan(args: &ExperimentsArgs, runs_dir: &std::path::Path) -> Result<()> 
             total += secs;
             images += p.spec.image_steps();
         }
-        println!(
+        eigenformer_io::outln!(
             "{} {:<40} {:>9} image-steps ~{:>6.0} s {}{}",
             p.hash,
             p.spec.label(),
@@ -82,10 +82,10 @@ fn print_plan(args: &ExperimentsArgs, runs_dir: &std::path::Path) -> Result<()> 
             secs,
             p.experiments.join(","),
             if done { " (cached)" } else { "" }
-        );
+        )?;
     }
     let evals = evaluations(&experiments);
-    println!(
+    eigenformer_io::outln!(
         "{} distinct runs, {} to train: {} image-steps, ~{:.1} min at {} images/s (vit-small); \
          plus {} evaluations",
         planned.len(),
@@ -97,7 +97,7 @@ fn print_plan(args: &ExperimentsArgs, runs_dir: &std::path::Path) -> Result<()> 
         total / 60.0,
         args.images_per_second,
         evals.len()
-    );
+    )?;
     Ok(())
 }
 
@@ -135,17 +135,20 @@ pub fn run(args: &ExperimentsArgs) -> Result<()> {
         &mut exec,
     )
     .with_context(|| format!("the {} experiments", args.profile.name()))?;
-    print_summary(&section, &out);
+    print_summary(&section, &out)?;
     Ok(())
 }
 
 /// The command's summary: each claim's verdict, what was trained and cached, where it went.
-pub fn print_summary(section: &crate::reproduce::results::Section, out: &std::path::Path) {
+pub fn print_summary(
+    section: &crate::reproduce::results::Section,
+    out: &std::path::Path,
+) -> Result<(), eigenformer_io::IoError> {
     for c in &section.claims {
-        println!("experiments: {} {}", c.id, c.verdict.name());
+        eigenformer_io::outln!("experiments: {} {}", c.id, c.verdict.name())?;
     }
     let n = &section.counts;
-    println!(
+    eigenformer_io::outln!(
         "experiments: {} runs ({} trained, {} resumed, {} cached), {} evaluations, {:.0} s; wrote {}",
         n.runs,
         n.trained,
@@ -154,5 +157,6 @@ pub fn print_summary(section: &crate::reproduce::results::Section, out: &std::pa
         n.evaluations,
         section.seconds,
         out.join("training.md").display()
-    );
+    )?;
+    Ok(())
 }

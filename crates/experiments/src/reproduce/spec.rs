@@ -150,9 +150,32 @@ fn parse<T: for<'de> Deserialize<'de>>(path: &Path, text: &str) -> Result<T> {
     })
 }
 
+/// Most runs one experiment may expand to. The real grids have a few dozen; a few lists of a
+/// hundred values each would otherwise build millions of configurations before anything ran.
+pub const MAX_GRID_RUNS: usize = 10_000;
+
 /// The Cartesian product of the array-valued keys of `table`, as tables of scalars. Axes vary in
-/// key order, the last key fastest; an empty array is an error.
+/// key order, the last key fastest; an empty array, or a product of more than [`MAX_GRID_RUNS`]
+/// points (checked before expanding), is an error.
 pub fn expand_grid(table: &toml::Table, file: &str) -> Result<Vec<toml::Table>> {
+    let axes: Vec<String> = table
+        .iter()
+        .filter_map(|(k, v)| v.as_array().map(|a| format!("{k} ({})", a.len())))
+        .collect();
+    let total = table
+        .values()
+        .filter_map(|v| v.as_array().map(Vec::len))
+        .try_fold(1usize, |acc, n| acc.checked_mul(n));
+    if total.is_none_or(|n| n > MAX_GRID_RUNS) {
+        return Err(ReproError::spec(
+            file,
+            format!(
+                "the grid {} has {} runs, more than the limit of {MAX_GRID_RUNS}",
+                axes.join(" x "),
+                total.map_or("more than 2^64".to_string(), |n| n.to_string())
+            ),
+        ));
+    }
     let mut points = vec![toml::Table::new()];
     for (key, value) in table {
         let choices: Vec<toml::Value> = match value {
@@ -322,4 +345,41 @@ pub fn load_experiments(dir: &Path, profile: Profile, only: &[String]) -> Result
     // Report order: (a) depth, (b) data, (c) corruption, (d) smoothing; by name within a kind.
     out.sort_by_key(|e| (e.kind, e.name.clone()));
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Three long lists made the expansion build their whole product (here 27 000
+    /// configurations; a few more values each exhaust memory) before any check: a small hostile
+    /// experiment file (or a fuzzer's) must be refused instead.
+    #[test]
+    fn a_grid_larger_than_the_limit_is_refused_before_expanding() {
+        let list = |n: i64| toml::Value::Array((0..n).map(toml::Value::Integer).collect());
+        let mut t = toml::Table::new();
+        t.insert("seed".into(), list(30));
+        t.insert("depth".into(), list(30));
+        t.insert("width".into(), list(30));
+        let err = expand_grid(&t, "big.toml").unwrap_err().to_string();
+        assert!(
+            err.contains("big.toml") && err.contains("27000 runs") && err.contains("10000"),
+            "{err}"
+        );
+        // Overflowing products too.
+        let mut t = toml::Table::new();
+        for k in 0..8 {
+            t.insert(format!("k{k}"), list(300));
+        }
+        let err = expand_grid(&t, "f").unwrap_err().to_string();
+        assert!(
+            err.contains("more than 2^64") || err.contains("runs"),
+            "{err}"
+        );
+        // The limit itself is fine.
+        let mut t = toml::Table::new();
+        t.insert("seed".into(), list(100));
+        t.insert("depth".into(), list(100));
+        assert_eq!(expand_grid(&t, "f").unwrap().len(), MAX_GRID_RUNS);
+    }
 }

@@ -1353,19 +1353,19 @@ pub fn markdown(r: &TheoryReport, count: usize) -> String {
 pub fn run(args: &TheoryArgs) -> Result<()> {
     let start = Instant::now();
     let report = execute(args)?;
-    print_summary(&report);
-    println!(
+    print_summary(&report)?;
+    eigenformer_io::outln!(
         "theory: wrote {} in {:.1} s",
         args.out.join("theory.md").display(),
         start.elapsed().as_secs_f64()
-    );
+    )?;
     Ok(())
 }
 
 /// The command's summary: agreement rates, the examples' regimes and the claims' verdicts.
-pub fn print_summary(report: &TheoryReport) {
+pub fn print_summary(report: &TheoryReport) -> Result<(), eigenformer_io::IoError> {
     let a = &report.agreement;
-    println!(
+    eigenformer_io::outln!(
         "theory: {} random instances, agreement {}/{} ({:.1}%), clear margin {}/{} ({:.1}%)",
         a.instances,
         a.agree,
@@ -1374,17 +1374,17 @@ pub fn print_summary(report: &TheoryReport) {
         a.clear_agree,
         a.clear,
         100.0 * a.clear_rate
-    );
+    )?;
     for e in &report.examples {
-        println!(
+        eigenformer_io::outln!(
             "theory: example {}: predicted {}, observed {}",
             regime_name(e.regime),
             regime_name(e.predicted),
             e.observed.regime.name()
-        );
+        )?;
     }
     for c in &report.claims {
-        println!(
+        eigenformer_io::outln!(
             "theory: {} {}",
             c.claim,
             if c.verdict == Verdict::Holds {
@@ -1392,8 +1392,9 @@ pub fn print_summary(report: &TheoryReport) {
             } else {
                 "FAILS"
             }
-        );
+        )?;
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -140,9 +140,9 @@ pub fn measure(args: &BenchStepArgs) -> Result<BenchStepResult> {
 pub fn run(args: &BenchStepArgs) -> Result<()> {
     let r = measure(args)?;
     if args.json {
-        println!("{}", serde_json::to_string(&r)?);
+        eigenformer_io::outln!("{}", serde_json::to_string(&r)?)?;
     }
-    println!(
+    eigenformer_io::outln!(
         "config={} attention={} batch={} threads={} median_step_s={:.4} gflop_per_s={:.1} peak_rss_mib={:.0} images_per_second={:.2}",
         r.config,
         r.attention,
@@ -152,6 +152,6 @@ pub fn run(args: &BenchStepArgs) -> Result<()> {
         r.gflop_per_second,
         r.peak_rss_mib.unwrap_or(f64::NAN),
         r.images_per_second
-    );
+    )?;
     Ok(())
 }

@@ -10,12 +10,17 @@
 
 use clap::Args;
 use eigenformer_data::DatasetKind;
-use eigenformer_model::AttentionKind;
+use eigenformer_model::{AttentionKind, ViTConfig};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// Bumped when a change of the training code makes cached runs stale (it is part of every hash).
 pub const CACHE_VERSION: u32 = 1;
+
+/// Largest training step [`TrainConfig::validate`] accepts: the batch size times one image's
+/// activation estimate ([`ViTConfig::activation_floats_per_image`]), 2³³ floats (32 GiB). Why:
+/// the model's own bounds are per image, and a batch of them is what a step allocates at once.
+pub const MAX_STEP_ACTIVATION_FLOATS: u64 = 1 << 33;
 
 /// A configuration value that cannot be trained.
 #[derive(Debug, Error)]
@@ -192,7 +197,56 @@ impl TrainConfig {
         if [self.depth, self.width, self.heads, self.max_train_batches].contains(&Some(0)) {
             return bad("depth, width, heads and max_train_batches must be at least 1".into());
         }
+        if self.eval_limit == Some(0) {
+            return bad(
+                "eval_limit must be at least 1 (leave it out for the whole test set)".into(),
+            );
+        }
+        // The model's size, so an absurd --width or --heads is a clear error here rather than an
+        // allocation failure (an abort) when the model is built.
+        let model = match self.vit_config() {
+            Ok(m) => m,
+            Err(e) => return bad(e.to_string()),
+        };
+        let step = model
+            .activation_floats_per_image()
+            .and_then(|n| n.checked_mul(self.batch_size as u64));
+        if step.is_none_or(|n| n > MAX_STEP_ACTIVATION_FLOATS) {
+            return bad(format!(
+                "a training step of batch_size {} would keep about {} activation floats, more \
+                 than the limit of {MAX_STEP_ACTIVATION_FLOATS}; lower batch_size",
+                self.batch_size,
+                step.map_or("more than 2^64".into(), |n| n.to_string())
+            ));
+        }
         Ok(())
+    }
+
+    /// The model this run trains: the `model` preset with `depth`, `width` (the MLP's hidden
+    /// width scales with it) and `heads` overridden, `attention` set and the dataset's number of
+    /// classes, validated (which bounds its size). The preset's image shape is not checked
+    /// against the dataset here.
+    pub fn vit_config(&self) -> Result<ViTConfig, eigenformer_model::ModelError> {
+        let mut cfg = ViTConfig::preset(&self.model)?;
+        cfg.attention = self.attention_kind();
+        if let Some(d) = self.depth {
+            cfg.depth = d;
+        }
+        if let Some(w) = self.width {
+            // Widened in u128 so that an absurd width is refused by the size bound below
+            // instead of overflowing here.
+            let hidden = cfg.mlp_hidden as u128 * w as u128 / cfg.width.max(1) as u128;
+            cfg.mlp_hidden = usize::try_from(hidden).unwrap_or(usize::MAX);
+            cfg.width = w;
+        }
+        if let Some(h) = self.heads {
+            cfg.heads = h;
+        }
+        if let Some(kind) = DatasetKind::from_name(&self.dataset) {
+            cfg.classes = kind.classes();
+        }
+        cfg.validate()?;
+        Ok(cfg)
     }
 
     /// The hash of the full configuration (16 hex digits of a sha256 over [`CACHE_VERSION`] and
@@ -312,6 +366,52 @@ mod tests {
             "a dataset is required without --config"
         );
         assert!(Cli::try_parse_from(["t", "--config", "c.json"]).is_ok());
+    }
+
+    /// Issue 14, items 8 and 12: sizes that would abort on allocation, a negative clip, zero
+    /// batches and a zero evaluation limit are refused with the value and the limit.
+    #[test]
+    fn absurd_sizes_and_zero_or_negative_values_are_refused() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["t", "--dataset", "fashion-mnist"];
+            all.extend_from_slice(args);
+            Cli::try_parse_from(all).map(|c| c.train.validate("command line"))
+        };
+        let refused = |args: &[&str], needle: &str| match parse(args) {
+            Ok(Err(e)) => assert!(e.to_string().contains(needle), "{args:?}: {e}"),
+            Ok(Ok(())) => panic!("{args:?} accepted"),
+            Err(e) => assert!(e.to_string().contains(needle), "{args:?}: {e}"),
+        };
+        refused(
+            &["--width", "1000000", "--heads", "1"],
+            "more than the limit of",
+        );
+        refused(
+            &["--width", "18446744073709551615", "--heads", "1"],
+            "model too large",
+        );
+        refused(
+            &["--heads", "100000", "--width", "100000"],
+            "model too large",
+        );
+        refused(&["--batch-size", "100000000"], "lower batch_size");
+        refused(&["--clip=-1"], "clip must be finite and non-negative");
+        refused(&["--clip", "-1"], "-1");
+        refused(
+            &["--max-train-batches", "0"],
+            "max_train_batches must be at least 1",
+        );
+        refused(&["--eval-limit", "0"], "eval_limit must be at least 1");
+        refused(&["--batch-size", "0"], "batch_size must be at least 1");
+        assert!(matches!(
+            parse(&["--width", "64", "--heads", "2"]),
+            Ok(Ok(()))
+        ));
+        // The experiment profiles' largest model (the full profile) is accepted.
+        let full: TrainConfig =
+            toml::from_str("dataset = \"cifar10\"\nmodel = \"deit-ti\"\nbatch_size = 256\n")
+                .unwrap();
+        full.validate("f.toml").unwrap();
     }
 
     #[test]
