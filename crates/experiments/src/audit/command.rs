@@ -112,7 +112,7 @@ pub fn resolve_model_with(spec: &str, source: ModelSource) -> Result<(String, Pa
             return Ok((spec.to_string(), dir));
         }
         bail!(
-            "unknown model `{spec}`: expected {}, a directory holding {} (Hugging Face layout)              or a Hugging Face hub name org/name",
+            "unknown model `{spec}`: expected {}, a directory holding {} (Hugging Face layout) or a Hugging Face hub name org/name",
             MODELS.join(", "),
             files.join(", ")
         );

@@ -32,7 +32,7 @@ pub enum TokenizeError {
     #[error("{}: {reason}", .path.display())]
     IdsFile { path: PathBuf, reason: String },
     #[error(
-        "{}: list {list}, position {position}: token id {id} is outside the model's vocabulary          of {vocab} (ids 0..{vocab})",
+        "{}: list {list}, position {position}: token id {id} is outside the model's vocabulary of {vocab} (ids 0..{vocab})",
         .path.display()
     )]
     IdOutOfRange {
