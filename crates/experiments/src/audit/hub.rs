@@ -187,6 +187,14 @@ pub fn resolve_in(
     if let Some(e) = endpoint {
         builder = builder.with_endpoint(e.to_string());
     }
+    // hf-hub reads the token file `$HF_HOME/token`; `HF_TOKEN` (huggingface_hub's variable for
+    // gated models) takes precedence, as in Python.
+    if let Some(token) = std::env::var("HF_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+    {
+        builder = builder.with_token(Some(token.trim().to_string()));
+    }
     let api = builder
         .build()
         .map_err(|e| download_err("(client setup)", e))?;
