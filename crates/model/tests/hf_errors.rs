@@ -183,12 +183,18 @@ fn bad_configs_name_the_field() {
         matches!(&e, HfError::ConfigField { field, .. } if field == "vocab_size"),
         "{msg}"
     );
-    let gpt = tiny_bert_config().replace("\"model_type\": \"bert\"", "\"model_type\": \"gpt2\"");
-    let (e, msg) = message(load(&gpt, &bytes));
+    let t5 = tiny_bert_config().replace("\"model_type\": \"bert\"", "\"model_type\": \"t5\"");
+    let (e, msg) = message(load(&t5, &bytes));
     assert!(
-        matches!(e, HfError::UnsupportedModel { .. }) && msg.contains("gpt2"),
+        matches!(e, HfError::UnsupportedModel { .. }) && msg.contains("\"t5\""),
         "{msg}"
     );
+    // The message lists every supported model_type.
+    for supported in [
+        "bert", "mpnet", "vit", "deit", "gpt2", "llama", "mistral", "qwen2",
+    ] {
+        assert!(msg.contains(supported), "{supported} missing from: {msg}");
+    }
 }
 
 #[test]

@@ -263,6 +263,7 @@ mod tests {
         counts.insert("sharpening".into(), 10 - smooth);
         let head = HeadReport {
             head: 0,
+            kv_head: 0,
             eigenvalues_h: vec![],
             eigenvalues_h_eff: vec![],
             zero_eigenvalues: 0,
@@ -277,6 +278,11 @@ mod tests {
             dominating_h: Complex64::new(0.0, 0.0),
             dominating_h_sentences: 0,
             dc_dominates_fraction: 0.0,
+            eigenvalues_h_sigma: None,
+            negative_real_fraction_sigma: None,
+            spectral_radius_sigma: None,
+            regime_counts_sigma: None,
+            mean_dominant_modulus_sigma: None,
         };
         let layer = |index: usize, c: f64, heads: Vec<HeadReport>| LayerReport {
             index,
@@ -285,10 +291,14 @@ mod tests {
             hc_dc: 1.0,
             sigma2_over_sigma1: 0.5,
             effective_rank: 2.0,
+            mean_cosine_centred: c,
+            mean_cosine_centred_no_special: Some(c),
+            sigma: None,
             gamma_negative: (index > 0).then_some(gneg),
             heads,
         };
         AuditReport {
+            schema_version: crate::audit::report::AUDIT_SCHEMA_VERSION,
             model: ModelInfo {
                 name: name.into(),
                 dir: String::new(),
@@ -299,6 +309,10 @@ mod tests {
                 head_dim: 2,
                 post_ln: true,
                 max_tokens: 8,
+                causal: false,
+                kv_heads: 1,
+                norm: "layernorm".into(),
+                effective_spectrum: "h".into(),
             },
             text: TextInfo {
                 source: "t".into(),
@@ -307,6 +321,7 @@ mod tests {
                 truncated: 0,
                 mean_tokens: 5.0,
                 max_tokens: 5,
+                skipped: 0,
             },
             layers: vec![layer(0, c0, vec![]), layer(1, c1, vec![head])],
             seconds: 0.0,

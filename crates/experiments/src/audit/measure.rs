@@ -1,16 +1,24 @@
 //! The input-dependent part of the audit, one sentence at a time: the smoothing metrics of every
 //! hidden state (theory.md §4) and, for every head, the dominating pair and regime of
 //! `X + A X H` with the attention A the head actually applied to this sentence (C1).
+//!
+//! Two quantities need the whole corpus first: the centred token cosine subtracts the
+//! corpus-mean token of the layer, and pre-LN models' `H_eff = P_d diag(γ) H / σ_l` divides by
+//! the layer's measured scale σ_l. So a sentence's first pass ([`measure_sentence`]) also
+//! returns the sums both need and keeps what the second pass ([`finish_sentence`]) uses: the
+//! attention spectra, and the hidden states while they fit a memory budget (the others are
+//! recomputed, one more forward pass each).
 
 use crate::audit::spectra::HeadSpectra;
 use crate::audit::tokenize::Tokens;
 use crate::audit::AuditError;
-use eigenformer_model::hf::HfEncoder;
+use eigenformer_model::hf::{HfEncoder, NormKind};
 use eigenformer_spectral::{
-    attention_spectrum, mean_pairwise_cosine, smoothing_metrics, ModePair, Regime, SpectrumOptions,
-    UpdateSpectrum,
+    attention_spectrum, causal_attention_spectrum, mean_pairwise_cosine, smoothing_metrics,
+    AttentionSpectrum, ModePair, Regime, SpectrumOptions, UpdateSpectrum,
 };
-use ndarray::Array2;
+use ndarray::{Array1, Array2, Axis};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The §4 metrics of one hidden state of one sentence.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -25,6 +33,11 @@ pub struct StateMetrics {
     pub sigma_ratio: f64,
     /// `exp(entropy(σ²/Σσ²))`.
     pub effective_rank: f64,
+    /// Mean pairwise cosine of the tokens minus the corpus-mean token of this layer (set by
+    /// [`finish_sentence`]; `NaN` before).
+    pub mean_cosine_centred: f64,
+    /// The same without the special tokens.
+    pub mean_cosine_centred_no_special: Option<f64>,
 }
 
 /// One head's prediction for one sentence, with `H` and with `diag(γ) H`.
@@ -38,6 +51,10 @@ pub struct HeadPrediction {
     pub regime_eff: Regime,
     /// The first dominating pair with `diag(γ) H`.
     pub dominating_eff: ModePair,
+    /// Pre-LN: regime with `H_eff = P_d diag(γ) H / σ_l` (set by [`finish_sentence`]).
+    pub regime_sigma: Option<Regime>,
+    /// Pre-LN: the first dominating pair with `H_eff`.
+    pub dominating_sigma: Option<ModePair>,
 }
 
 /// Everything measured on one sentence.
@@ -51,6 +68,40 @@ pub struct SentenceRecord {
     pub states: Vec<StateMetrics>,
     /// `[layer][head]`, layer 0 the first encoder layer.
     pub heads: Vec<Vec<HeadPrediction>>,
+    /// `layers + 1` sums over the tokens of the token vectors (for the corpus-mean token).
+    pub token_sums: Vec<Array1<f64>>,
+    /// Per layer, the sum over tokens of each token's normalisation scale of the block input:
+    /// `√(var + ε)` over its channels (LayerNorm) or `√(mean(x²) + ε)` (RMSNorm), i.e. what the
+    /// norm divides by. Pre-LN only (empty for post-LN models).
+    pub scale_sums: Vec<f64>,
+    /// Pre-LN: `[layer][head]` attention spectra, kept for the `H_eff` analysis.
+    pub attention: Vec<Vec<AttentionSpectrum>>,
+    /// The hidden states, kept for the centred cosine when they fitted the memory budget.
+    pub kept_states: Option<Vec<Array2<f32>>>,
+}
+
+/// Bytes of hidden states the audit keeps between its two passes (see the module
+/// documentation): MPNet on 500 sentences needs about 0.6 GB; beyond the budget a sentence is
+/// run through the model a second time instead.
+pub const KEEP_STATES_BYTES: usize = 1 << 30;
+
+/// The per-token scale a block's input norm divides by (see [`SentenceRecord::scale_sums`]),
+/// summed over the tokens of `x`.
+pub fn norm_scale_sum(x: &Array2<f32>, norm: NormKind, eps: f64) -> f64 {
+    x.outer_iter()
+        .map(|row| {
+            let d = row.len().max(1) as f64;
+            let mean_sq = row.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / d;
+            let second = match norm {
+                NormKind::RmsNorm => mean_sq,
+                NormKind::LayerNorm => {
+                    let mean = row.iter().map(|&v| f64::from(v)).sum::<f64>() / d;
+                    (mean_sq - mean * mean).max(0.0)
+                }
+            };
+            (second + eps).sqrt()
+        })
+        .sum()
 }
 
 /// Tolerance for the row sums of measured attention: the forward runs in f32, so a row of n
@@ -71,37 +122,72 @@ fn state_metrics(x: &Array2<f64>, special: &[usize]) -> Result<StateMetrics, Aud
         hc_dc: m.hc_dc_ratio,
         sigma_ratio: m.sigma_ratio,
         effective_rank: m.effective_rank,
+        mean_cosine_centred: f64::NAN,
+        mean_cosine_centred_no_special: None,
     })
 }
 
-/// Run `model` on one tokenised sentence and measure it. `spectra[l][h]` are the heads' weight
-/// spectra ([`crate::audit::spectra::head_spectra`]).
+/// What the second pass needs from the whole corpus.
+pub struct CorpusStats {
+    /// `layers + 1` corpus-mean token vectors.
+    pub mean_token: Vec<Array1<f64>>,
+    /// Pre-LN: `[layer][head]` the spectra with `σ_l` applied ([`HeadSpectra::h_sigma`]).
+    pub spectra: Vec<Vec<HeadSpectra>>,
+}
+
+/// Run `model` on one tokenised sentence and measure it (first pass). `spectra[l][h]` are the
+/// heads' weight spectra ([`crate::audit::spectra::head_spectra`]); `keep_budget` is the number
+/// of bytes of hidden states still allowed to be kept (decremented when this sentence keeps
+/// its states).
 pub fn measure_sentence(
     model: &HfEncoder,
     tokens: &Tokens,
     spectra: &[Vec<HeadSpectra>],
+    keep_budget: &AtomicUsize,
 ) -> Result<SentenceRecord, AuditError> {
+    let config = model.config();
     let trace = model.forward(&tokens.ids)?;
     let states = trace
         .hidden_states
         .iter()
         .map(|x| state_metrics(&x.mapv(f64::from), &tokens.special))
         .collect::<Result<Vec<_>, _>>()?;
+    let token_sums = trace
+        .hidden_states
+        .iter()
+        .map(|x| x.mapv(f64::from).sum_axis(Axis(0)))
+        .collect();
+    let pre_ln = !config.post_ln;
+    let scale_sums = if pre_ln {
+        trace.hidden_states[..config.layers]
+            .iter()
+            .map(|x| norm_scale_sum(x, config.norm, config.layer_norm_eps))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let opts = SpectrumOptions {
         stochastic_tol: MEASURED_STOCHASTIC_TOL,
         ..SpectrumOptions::default()
     };
     let mut heads = Vec::with_capacity(trace.attentions.len());
+    let mut attention = Vec::new();
     for (layer, (atts, specs)) in trace.attentions.iter().zip(spectra).enumerate() {
         let mut row = Vec::with_capacity(atts.len());
+        let mut kept = Vec::new();
         for (head, (a, s)) in atts.iter().zip(specs).enumerate() {
             let a = a.mapv(f64::from);
-            let att = attention_spectrum(a.view(), opts.stochastic_tol).map_err(|source| {
-                AuditError::Attention {
-                    layer,
-                    head,
-                    source,
-                }
+            // A causal A is lower triangular: its spectrum is exactly its diagonal (theory.md,
+            // causal attention), which a general eigensolver would only approximate.
+            let att = if config.causal {
+                causal_attention_spectrum(a.view(), opts.stochastic_tol)
+            } else {
+                attention_spectrum(a.view(), opts.stochastic_tol)
+            }
+            .map_err(|source| AuditError::Attention {
+                layer,
+                head,
+                source,
             })?;
             let plain = UpdateSpectrum::from_eigenvalues(
                 att.eigenvalues.clone(),
@@ -110,7 +196,7 @@ pub fn measure_sentence(
                 &opts,
             )?;
             let eff = UpdateSpectrum::from_eigenvalues(
-                att.eigenvalues,
+                att.eigenvalues.clone(),
                 att.dc_index,
                 s.analysis_eigenvalues(true),
                 &opts,
@@ -120,14 +206,79 @@ pub fn measure_sentence(
                 dominating: plain.dominating.first().copied().unwrap_or(plain.best_dc),
                 regime_eff: eff.regime,
                 dominating_eff: eff.dominating.first().copied().unwrap_or(eff.best_dc),
+                regime_sigma: None,
+                dominating_sigma: None,
             });
+            if pre_ln {
+                kept.push(att);
+            }
         }
         heads.push(row);
+        if pre_ln {
+            attention.push(kept);
+        }
     }
+    let bytes: usize = trace.hidden_states.iter().map(|x| x.len() * 4).sum();
+    let fits = keep_budget
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+            left.checked_sub(bytes)
+        })
+        .is_ok();
     Ok(SentenceRecord {
         tokens: tokens.ids.len(),
         truncated: tokens.truncated,
         states,
         heads,
+        token_sums,
+        scale_sums,
+        attention,
+        kept_states: fits.then_some(trace.hidden_states),
     })
+}
+
+/// The second pass over one sentence, with the corpus statistics: the centred token cosines
+/// and (pre-LN) the regimes with `H_eff`. Frees what the first pass kept.
+pub fn finish_sentence(
+    model: &HfEncoder,
+    tokens: &Tokens,
+    record: &mut SentenceRecord,
+    corpus: &CorpusStats,
+) -> Result<(), AuditError> {
+    let states = match record.kept_states.take() {
+        Some(states) => states,
+        None => model.forward(&tokens.ids)?.hidden_states,
+    };
+    for ((x, mean), m) in states
+        .iter()
+        .zip(&corpus.mean_token)
+        .zip(record.states.iter_mut())
+    {
+        let centred = x.mapv(f64::from) - mean.view().insert_axis(Axis(0));
+        m.mean_cosine_centred = mean_pairwise_cosine(centred.view(), &[])?;
+        m.mean_cosine_centred_no_special = if m.mean_cosine_no_special.is_some() {
+            Some(mean_pairwise_cosine(centred.view(), &tokens.special)?)
+        } else {
+            None
+        };
+    }
+    let opts = SpectrumOptions {
+        stochastic_tol: MEASURED_STOCHASTIC_TOL,
+        ..SpectrumOptions::default()
+    };
+    let attention = std::mem::take(&mut record.attention);
+    for ((atts, specs), preds) in attention
+        .into_iter()
+        .zip(&corpus.spectra)
+        .zip(record.heads.iter_mut())
+    {
+        for ((att, s), p) in atts.into_iter().zip(specs).zip(preds.iter_mut()) {
+            let Some(h) = s.analysis_eigenvalues_sigma() else {
+                continue;
+            };
+            let u = UpdateSpectrum::from_eigenvalues(att.eigenvalues, att.dc_index, h, &opts)?;
+            p.regime_sigma = Some(u.regime);
+            p.dominating_sigma = Some(u.dominating.first().copied().unwrap_or(u.best_dc));
+        }
+    }
+    Ok(())
 }

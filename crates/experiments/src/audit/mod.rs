@@ -1,17 +1,20 @@
 //! `eigenformer audit`: per-layer spectra and smoothing of a pre-trained Transformer on real text
 //! (theory.md §3, §4, §7).
 //!
-//! Data flow: [`text`] reads the sentences → [`tokenize`] turns them into ids with the
-//! checkpoint's own `tokenizer.json` → [`spectra`] computes each head's spectrum of `H_h` and
-//! `diag(γ) H_h` once from the weights → [`measure`] runs the model on each sentence (in
-//! parallel) and measures every hidden state and every head's attention → [`report`] folds the
-//! sentences into per-layer averages and per-head regime counts → [`render`] writes
-//! `audit.json`, the markdown report, CSV and plots; [`claims`] puts several audits side by side
-//! and checks theory.md §7's claims about pre-trained models. All spectral work goes through
-//! `eigenformer_spectral`.
+//! Data flow: [`hub`] finds a hub name in the Hugging Face cache (or downloads it) → [`text`]
+//! reads the sentences → [`tokenize`] turns them into ids with the checkpoint's own (or a given)
+//! `tokenizer.json`, or checks given token ids → [`spectra`] computes each head's spectrum of
+//! `H_h`, `diag(γ) H_h` and (pre-LN) `P_d diag(γ) H_h` once from the weights → [`measure`] runs
+//! the model on each input (in parallel) and measures every hidden state and every head's
+//! attention (a causal one through its diagonal), then, with the corpus-mean token and σ_l,
+//! the centred cosines and the regimes with `H_eff` → [`report`] folds the inputs into
+//! per-layer averages and per-head regime counts → [`render`] writes `audit.json`, the markdown
+//! report, CSV and plots; [`claims`] puts several audits side by side and checks theory.md §7's
+//! claims about pre-trained models. All spectral work goes through `eigenformer_spectral`.
 
 pub mod claims;
 pub mod command;
+pub mod hub;
 pub mod measure;
 pub mod render;
 pub mod report;
@@ -43,6 +46,6 @@ pub enum AuditError {
     },
     #[error(transparent)]
     Tokenize(#[from] tokenize::TokenizeError),
-    #[error("no sentences to audit")]
+    #[error("no sentences to audit (an input needs at least 2 tokens)")]
     NoSentences,
 }

@@ -60,6 +60,10 @@ pub fn similarity_figure(reports: &[&AuditReport]) -> Figure {
             format!("{name}: no special tokens"),
             &col(&|l| l.mean_cosine_no_special.unwrap_or(f64::NAN)),
         ));
+        cos.series.push(Series::against_index(
+            format!("{name}: centred (corpus-mean token subtracted)"),
+            &col(&|l| l.mean_cosine_centred),
+        ));
         hcdc.series
             .push(Series::against_index(name.clone(), &col(&|l| l.hc_dc)));
         sigma.series.push(Series::against_index(
@@ -79,8 +83,8 @@ pub fn similarity_figure(reports: &[&AuditReport]) -> Figure {
     .with(sigma)
 }
 
-/// Each layer's head eigenvalues (all heads pooled) in the complex plane, `H_h` and
-/// `diag(γ) H_h`.
+/// Each layer's head eigenvalues (all heads pooled) in the complex plane, `H_h`,
+/// `diag(γ) H_h` and (pre-LN) `H_eff`.
 pub fn eigenvalue_figure(report: &AuditReport) -> Figure {
     let mut fig = Figure::new(
         format!(
@@ -104,15 +108,27 @@ pub fn eigenvalue_figure(report: &AuditReport) -> Figure {
                 })
                 .collect::<Vec<_>>()
         };
-        fig.panels.push(
-            Panel::complex_plane(format!("layer {}", layer.index))
-                .with(Series::complex_points("H", &pool(false), Mark::Points))
-                .with(Series::complex_points(
-                    "diag(γ)H",
-                    &pool(true),
-                    Mark::HollowPoints,
-                )),
-        );
+        let mut panel = Panel::complex_plane(format!("layer {}", layer.index))
+            .with(Series::complex_points("H", &pool(false), Mark::Points))
+            .with(Series::complex_points(
+                "diag(γ)H",
+                &pool(true),
+                Mark::HollowPoints,
+            ));
+        let sigma: Vec<_> = layer
+            .heads
+            .iter()
+            .filter_map(|h| h.eigenvalues_h_sigma.clone())
+            .flatten()
+            .collect();
+        if !sigma.is_empty() {
+            panel = panel.with(Series::complex_points(
+                "H_eff = P diag(γ)H/σ",
+                &sigma,
+                Mark::HollowPoints,
+            ));
+        }
+        fig.panels.push(panel);
     }
     fig
 }
@@ -161,16 +177,33 @@ pub fn markdown(r: &AuditReport, heading: &str) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{heading}# Audit of `{}`\n\n{} model, {} layers × {} heads, width d = {}, head width d_h = {}, {}. \
+        "{heading}# Audit of `{}`\n\n{} model, {} layers × {} heads{}, width d = {}, head width d_h = {}, {}{}. \
          Checkpoint: `{}`.\n",
         m.name,
         m.model_type,
         m.layers,
         m.heads,
+        if m.kv_heads > 0 && m.kv_heads != m.heads {
+            format!(" ({} key/value heads)", m.kv_heads)
+        } else {
+            String::new()
+        },
         m.width,
         m.head_dim,
         if m.post_ln { "post-LN" } else { "pre-LN" },
+        if m.causal { ", causal attention" } else { "" },
         m.dir
+    );
+    let _ = writeln!(
+        s,
+        "{}\n",
+        if m.post_ln {
+            "Post-LN: the effective matrix of each head is similar to H_h, so spec(H_h) is the one that \
+             acts (theory.md C8′); diag(γ) H_h is listed for comparison."
+        } else {
+            "Pre-LN: each head acts through H_eff = P_d diag(γ) H_h / σ_l (RMSNorm: diag(γ) H_h / σ_l) with \
+             σ_l measured on these inputs (theory.md C8); spec(H_h) and spec(diag(γ) H_h) are listed beside it."
+        }
     );
     let t = &r.text;
     let _ = writeln!(
@@ -190,16 +223,19 @@ pub fn markdown(r: &AuditReport, heading: &str) -> String {
         s,
         "{heading}## Smoothing against depth\n\nAverages over the sentences of each hidden state \
          (layer 0 = embedding output). Special tokens: [CLS]/[SEP] or <s>/</s>.\n\n\
-         | layer | mean cosine | without special tokens | ‖HC‖/‖DC‖ | σ₂/σ₁ | effective rank |\n\
-         |---:|---:|---:|---:|---:|---:|"
+         The centred cosine subtracts the layer's corpus-mean token first.\n\n\
+         | layer | mean cosine | without special tokens | centred | centred, without special | ‖HC‖/‖DC‖ | σ₂/σ₁ | effective rank |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for l in &r.layers {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
             l.index,
             fmt(l.mean_cosine),
             fmt_opt(l.mean_cosine_no_special),
+            fmt(l.mean_cosine_centred),
+            fmt_opt(l.mean_cosine_centred_no_special),
             fmt(l.hc_dc),
             fmt(l.sigma2_over_sigma1),
             fmt(l.effective_rank)
@@ -229,6 +265,29 @@ pub fn markdown(r: &AuditReport, heading: &str) -> String {
             regime_summary(&l.regime_totals(false)),
             regime_summary(&l.regime_totals(true)),
         );
+    }
+    if !m.post_ln {
+        let _ = writeln!(
+            s,
+            "\n{heading}## H_eff with the measured σ_l (pre-LN, C8)\n\n\
+             | layer | σ_l | Re h < 0 (H_eff) | max ρ(H_eff) | regimes (H_eff) |\n|---:|---:|---:|---:|---|"
+        );
+        for l in r.layers.iter().filter(|l| !l.heads.is_empty()) {
+            let max = l
+                .heads
+                .iter()
+                .filter_map(|h| h.spectral_radius_sigma)
+                .fold(f64::NAN, f64::max);
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} |",
+                l.index,
+                fmt_opt(l.sigma),
+                fmt(l.mean_negative_fraction_sigma()),
+                fmt(max),
+                regime_summary(&l.regime_totals_sigma()),
+            );
+        }
     }
     let _ = writeln!(
         s,
@@ -269,11 +328,11 @@ pub fn layers_csv(r: &AuditReport) -> String {
     let mut s = String::from(
         "layer,mean_cosine,mean_cosine_no_special,hc_dc,sigma2_over_sigma1,effective_rank,\
          gamma_negative,negative_real_fraction,negative_real_fraction_eff,dc_regime_fraction,\
-         dc_regime_fraction_eff\n",
+         dc_regime_fraction_eff,mean_cosine_centred,mean_cosine_centred_no_special,sigma,\
+         negative_real_fraction_sigma,dc_regime_fraction_sigma\n",
     );
     for l in &r.layers {
-        let dc = |eff: bool| {
-            let t = l.regime_totals(eff);
+        let dc_of = |t: BTreeMap<String, usize>| {
             let all: usize = t.values().sum();
             let dc = t.get("smoothing").copied().unwrap_or(0)
                 + t.get("alternating-smoothing").copied().unwrap_or(0);
@@ -283,9 +342,10 @@ pub fn layers_csv(r: &AuditReport) -> String {
                 (dc as f64 / all as f64).to_string()
             }
         };
+        let dc = |eff: bool| dc_of(l.regime_totals(eff));
         let _ = writeln!(
             s,
-            "{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             l.index,
             l.mean_cosine,
             l.mean_cosine_no_special
@@ -298,6 +358,12 @@ pub fn layers_csv(r: &AuditReport) -> String {
             nan_empty(l.mean_negative_fraction(true)),
             dc(false),
             dc(true),
+            l.mean_cosine_centred,
+            l.mean_cosine_centred_no_special
+                .map_or(String::new(), |v| v.to_string()),
+            l.sigma.map_or(String::new(), |v| v.to_string()),
+            nan_empty(l.mean_negative_fraction_sigma()),
+            dc_of(l.regime_totals_sigma()),
         );
     }
     s
@@ -326,6 +392,12 @@ pub fn heads_csv(r: &AuditReport) -> String {
     for n in &names {
         let _ = write!(s, ",{n}_eff");
     }
+    s.push_str(
+        ",kv_head,negative_real_fraction_sigma,spectral_radius_sigma,mean_dominant_modulus_sigma",
+    );
+    for n in &names {
+        let _ = write!(s, ",{n}_sigma");
+    }
     s.push('\n');
     for l in &r.layers {
         for h in &l.heads {
@@ -347,6 +419,21 @@ pub fn heads_csv(r: &AuditReport) -> String {
             }
             for n in &names {
                 let _ = write!(s, ",{}", h.regime_counts_eff.get(n).copied().unwrap_or(0));
+            }
+            let opt = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
+            let _ = write!(
+                s,
+                ",{},{},{},{}",
+                h.kv_head,
+                opt(h.negative_real_fraction_sigma),
+                opt(h.spectral_radius_sigma),
+                opt(h.mean_dominant_modulus_sigma)
+            );
+            for n in &names {
+                let v = h.regime_counts_sigma.as_ref().map_or(String::new(), |c| {
+                    c.get(n).copied().unwrap_or(0).to_string()
+                });
+                let _ = write!(s, ",{v}");
             }
             s.push('\n');
         }

@@ -3,12 +3,20 @@
 //! Layout: `layers[i]` describes hidden state i (0 = the embedding output, i ≥ 1 = the output of
 //! encoder layer i); its `heads` are the heads of the encoder layer that produced it (empty for
 //! i = 0), so each row of the report puts a layer's smoothing next to the spectra that caused it.
+//!
+//! The schema is versioned ([`AUDIT_SCHEMA_VERSION`], documented in docs/cli.md). Fields added
+//! after version 1 carry `#[serde(default)]`, so that older files still read.
 
 use crate::audit::measure::{HeadPrediction, SentenceRecord};
 use crate::audit::spectra::{negative_real_fraction, spectral_radius, HeadSpectra};
 use eigenformer_spectral::{Complex64, Regime};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+/// The version of the `audit.json` layout, written as its `schema_version`: 1 is the first
+/// versioned layout (the files before it had no `schema_version`; everything they held is
+/// still there under the same names).
+pub const AUDIT_SCHEMA_VERSION: u32 = 1;
 
 /// The model audited.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,6 +34,20 @@ pub struct ModelInfo {
     pub post_ln: bool,
     /// The longest input the model takes (longer sentences were cut).
     pub max_tokens: usize,
+    /// Decoders: causal attention, analysed through its exact diagonal spectrum.
+    #[serde(default)]
+    pub causal: bool,
+    /// Key/value heads (fewer than `heads` with grouped-query attention).
+    #[serde(default)]
+    pub kv_heads: usize,
+    /// The block-input norm: `layernorm` or `rmsnorm`.
+    #[serde(default)]
+    pub norm: String,
+    /// Which head spectrum acts on the residual stream according to the theory: `h` for post-LN
+    /// models (C8′: the effective matrix is similar to H), `h_sigma` (`H_eff = P_d diag(γ) H / σ_l`)
+    /// for pre-LN models (C8).
+    #[serde(default)]
+    pub effective_spectrum: String,
 }
 
 /// The text audited.
@@ -40,12 +62,19 @@ pub struct TextInfo {
     pub truncated: usize,
     pub mean_tokens: f64,
     pub max_tokens: usize,
+    /// Inputs left out because they had fewer than two tokens (no pairwise cosine).
+    #[serde(default)]
+    pub skipped: usize,
 }
 
 /// One head of one layer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HeadReport {
     pub head: usize,
+    /// The key/value head whose `W_V` this head's `H_h` uses (grouped-query attention; `head`
+    /// otherwise).
+    #[serde(default)]
+    pub kv_head: usize,
     /// Eigenvalues of `W_O^h W_V^h` (d_h×d_h) as `[re, im]`: the nonzero spectrum of `H_h` (C9).
     pub eigenvalues_h: Vec<Complex64>,
     /// The same for `diag(γ) H_h`.
@@ -73,6 +102,19 @@ pub struct HeadReport {
     pub dominating_h_sentences: usize,
     /// Fraction of sentences in which the dominating pair (with `H_h`) is the DC mode of A.
     pub dc_dominates_fraction: f64,
+    /// Pre-LN: eigenvalues of `H_eff = P_d diag(γ) H_h / σ_l` (RMSNorm: `diag(γ) H_h / σ_l`), the
+    /// d_h nonzero ones; `null` for post-LN models.
+    #[serde(default)]
+    pub eigenvalues_h_sigma: Option<Vec<Complex64>>,
+    #[serde(default)]
+    pub negative_real_fraction_sigma: Option<f64>,
+    #[serde(default)]
+    pub spectral_radius_sigma: Option<f64>,
+    /// Regime of `X + A X H_eff` over the sentences.
+    #[serde(default)]
+    pub regime_counts_sigma: Option<BTreeMap<String, usize>>,
+    #[serde(default)]
+    pub mean_dominant_modulus_sigma: Option<f64>,
 }
 
 /// One hidden state and the heads of the layer that produced it.
@@ -90,6 +132,19 @@ pub struct LayerReport {
     pub sigma2_over_sigma1: f64,
     /// Mean over sentences of the effective rank.
     pub effective_rank: f64,
+    /// Mean over sentences of the mean pairwise cosine after subtracting the corpus-mean token
+    /// of this layer (the mean over every token of every sentence): what remains when the
+    /// direction all tokens share is taken out.
+    #[serde(default)]
+    pub mean_cosine_centred: f64,
+    /// The same without special tokens.
+    #[serde(default)]
+    pub mean_cosine_centred_no_special: Option<f64>,
+    /// Pre-LN: σ_l of the layer whose heads are listed here, i.e. the mean over every token of
+    /// the corpus of the scale its input norm divides by (`√(var + ε)` over the channels of
+    /// hidden state i − 1; RMSNorm: `√(mean(x²) + ε)`); `null` for index 0 and post-LN models.
+    #[serde(default)]
+    pub sigma: Option<f64>,
     /// Negative entries of the γ feeding this layer's attention (`null` for index 0).
     pub gamma_negative: Option<usize>,
     pub heads: Vec<HeadReport>,
@@ -98,6 +153,9 @@ pub struct LayerReport {
 /// The whole audit (`audit.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditReport {
+    /// [`AUDIT_SCHEMA_VERSION`] (0 when read from a file written before versioning).
+    #[serde(default)]
+    pub schema_version: u32,
     pub model: ModelInfo,
     pub text: TextInfo,
     pub layers: Vec<LayerReport>,
@@ -132,9 +190,16 @@ pub fn finite_mean(values: impl IntoIterator<Item = f64>) -> f64 {
     }
 }
 
-fn head_report(head: usize, s: &HeadSpectra, d: usize, preds: &[HeadPrediction]) -> HeadReport {
+fn head_report(
+    head: usize,
+    kv_head: usize,
+    s: &HeadSpectra,
+    d: usize,
+    preds: &[HeadPrediction],
+) -> HeadReport {
     let mut regime_counts = empty_regime_counts();
     let mut regime_counts_eff = empty_regime_counts();
+    let mut regime_counts_sigma = empty_regime_counts();
     let mut h_counts: BTreeMap<usize, (usize, Complex64)> = BTreeMap::new();
     let mut dc = 0usize;
     for p in preds {
@@ -147,7 +212,11 @@ fn head_report(head: usize, s: &HeadSpectra, d: usize, preds: &[HeadPrediction])
             .or_insert((0, p.dominating.h))
             .0 += 1;
         dc += usize::from(p.dominating.is_dc);
+        if let Some(r) = p.regime_sigma {
+            *regime_counts_sigma.entry(r.name().into()).or_default() += 1;
+        }
     }
+    let sigma = s.h_sigma.as_ref().map(|h| &h.small);
     let (dominating_h_sentences, dominating_h) = h_counts
         .values()
         .copied()
@@ -155,6 +224,7 @@ fn head_report(head: usize, s: &HeadSpectra, d: usize, preds: &[HeadPrediction])
         .unwrap_or((0, Complex64::new(f64::NAN, f64::NAN)));
     HeadReport {
         head,
+        kv_head,
         eigenvalues_h: s.h.small.clone(),
         eigenvalues_h_eff: s.h_eff.small.clone(),
         zero_eigenvalues: d.saturating_sub(s.h.small.len()),
@@ -173,17 +243,40 @@ fn head_report(head: usize, s: &HeadSpectra, d: usize, preds: &[HeadPrediction])
         } else {
             dc as f64 / preds.len() as f64
         },
+        eigenvalues_h_sigma: sigma.cloned(),
+        negative_real_fraction_sigma: sigma.map(|v| negative_real_fraction(v)),
+        spectral_radius_sigma: sigma.map(|v| spectral_radius(v)),
+        regime_counts_sigma: sigma.map(|_| regime_counts_sigma),
+        mean_dominant_modulus_sigma: sigma.map(|_| {
+            finite_mean(
+                preds
+                    .iter()
+                    .filter_map(|p| p.dominating_sigma.map(|m| m.modulus)),
+            )
+        }),
     }
 }
 
-/// Fold the per-sentence records into the per-layer report. `spectra[l][h]` and
-/// `gamma_negative[l]` describe encoder layer l; `width` is d.
-pub fn build_layers(
-    records: &[SentenceRecord],
-    spectra: &[Vec<HeadSpectra>],
-    gamma_negative: &[usize],
-    width: usize,
-) -> Vec<LayerReport> {
+/// What [`build_layers`] needs besides the records: `spectra[l][h]`, `gamma_negative[l]`,
+/// `sigma[l]` (pre-LN; empty otherwise) and `kv_group[h]` describe encoder layer l; `width` is d.
+#[derive(Clone, Copy)]
+pub struct LayerInputs<'a> {
+    pub spectra: &'a [Vec<HeadSpectra>],
+    pub gamma_negative: &'a [usize],
+    pub sigma: &'a [f64],
+    pub kv_group: &'a [usize],
+    pub width: usize,
+}
+
+/// Fold the per-sentence records into the per-layer report.
+pub fn build_layers(records: &[SentenceRecord], inputs: &LayerInputs<'_>) -> Vec<LayerReport> {
+    let LayerInputs {
+        spectra,
+        gamma_negative,
+        sigma,
+        kv_group,
+        width,
+    } = *inputs;
     let states = records.first().map_or(0, |r| r.states.len());
     (0..states)
         .map(|i| {
@@ -193,6 +286,14 @@ pub fn build_layers(
             let no_special: Vec<f64> = records
                 .iter()
                 .filter_map(|r| r.states.get(i).and_then(|s| s.mean_cosine_no_special))
+                .collect();
+            let centred_no_special: Vec<f64> = records
+                .iter()
+                .filter_map(|r| {
+                    r.states
+                        .get(i)
+                        .and_then(|s| s.mean_cosine_centred_no_special)
+                })
                 .collect();
             let heads = if i == 0 {
                 Vec::new()
@@ -209,7 +310,8 @@ pub fn build_layers(
                                     .filter_map(|r| r.heads.get(i - 1).and_then(|l| l.get(h)))
                                     .copied()
                                     .collect();
-                                head_report(h, s, width, &preds)
+                                let kv = kv_group.get(h).copied().unwrap_or(h);
+                                head_report(h, kv, s, width, &preds)
                             })
                             .collect()
                     })
@@ -222,6 +324,10 @@ pub fn build_layers(
                 hc_dc: at(&|r| r.states[i].hc_dc),
                 sigma2_over_sigma1: at(&|r| r.states[i].sigma_ratio),
                 effective_rank: at(&|r| r.states[i].effective_rank),
+                mean_cosine_centred: at(&|r| r.states[i].mean_cosine_centred),
+                mean_cosine_centred_no_special: (!centred_no_special.is_empty())
+                    .then(|| finite_mean(centred_no_special)),
+                sigma: i.checked_sub(1).and_then(|l| sigma.get(l).copied()),
                 gamma_negative: i
                     .checked_sub(1)
                     .and_then(|l| gamma_negative.get(l).copied()),
@@ -242,6 +348,31 @@ impl LayerReport {
                 h.negative_real_fraction
             }
         }))
+    }
+
+    /// Mean over heads of the fraction of `H_eff` eigenvalues with negative real part (pre-LN);
+    /// `NaN` without them.
+    pub fn mean_negative_fraction_sigma(&self) -> f64 {
+        finite_mean(
+            self.heads
+                .iter()
+                .filter_map(|h| h.negative_real_fraction_sigma),
+        )
+    }
+
+    /// Regime counts with `H_eff` summed over heads (empty without them).
+    pub fn regime_totals_sigma(&self) -> BTreeMap<String, usize> {
+        let mut total = BTreeMap::new();
+        for counts in self
+            .heads
+            .iter()
+            .filter_map(|h| h.regime_counts_sigma.as_ref())
+        {
+            for (k, v) in counts {
+                *total.entry(k.clone()).or_default() += v;
+            }
+        }
+        total
     }
 
     /// Regime counts summed over heads (`eff`: with `diag(γ) H_h`).

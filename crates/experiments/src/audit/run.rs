@@ -1,29 +1,47 @@
-//! The audit loop: weight spectra once, then every sentence through the model in parallel.
+//! The audit loop: weight spectra once, then every input through the model in parallel, twice
+//! where the corpus statistics are needed (see [`crate::audit::measure`]).
 
-use crate::audit::measure::{measure_sentence, SentenceRecord};
-use crate::audit::report::{build_layers, AuditReport, ModelInfo, TextInfo};
-use crate::audit::spectra::{head_spectra, HeadSpectra};
-use crate::audit::tokenize::TextTokenizer;
+use crate::audit::measure::{finish_sentence, measure_sentence, CorpusStats, SentenceRecord};
+use crate::audit::report::{
+    build_layers, AuditReport, LayerInputs, ModelInfo, TextInfo, AUDIT_SCHEMA_VERSION,
+};
+use crate::audit::spectra::{head_spectra, norm_spectrum, HeadSpectra};
+use crate::audit::tokenize::{TextTokenizer, Tokens};
 use crate::audit::AuditError;
-use eigenformer_model::hf::HfEncoder;
+use eigenformer_model::hf::{HfEncoder, NormKind};
 use indicatif::{ProgressBar, ProgressStyle};
+use ndarray::Array1;
 use rayon::prelude::*;
+use std::sync::atomic::AtomicUsize;
 use std::time::Instant;
+
+/// What the model reads.
+pub enum AuditText<'a> {
+    /// Sentences, tokenised with the tokenizer (cut to the model's length, visibly).
+    Sentences {
+        tokenizer: &'a TextTokenizer,
+        sentences: &'a [String],
+    },
+    /// Token ids given as they are (`--token-ids`): already checked against the vocabulary
+    /// and the model's length ([`crate::audit::tokenize::ids_as_tokens`]).
+    Tokens(&'a [Tokens]),
+}
 
 /// What to audit.
 pub struct AuditInput<'a> {
-    /// Name for the report (`minilm`, `mpnet` or the directory).
+    /// Name for the report (`minilm`, `mpnet`, a hub name or the directory).
     pub name: String,
     /// The checkpoint directory (for the report).
     pub dir: String,
     pub model: &'a HfEncoder,
-    pub tokenizer: &'a TextTokenizer,
-    pub sentences: &'a [String],
+    pub text: AuditText<'a>,
     /// Where the sentences came from and how they were chosen (for the report).
     pub text_source: String,
     pub text_selection: String,
     /// Draw a progress bar on stderr.
     pub progress: bool,
+    /// Bytes of hidden states kept between the two passes ([`crate::audit::measure::KEEP_STATES_BYTES`] by default).
+    pub keep_states_bytes: usize,
 }
 
 fn weight_spectra(model: &HfEncoder) -> Result<(Vec<Vec<HeadSpectra>>, Vec<usize>), AuditError> {
@@ -37,7 +55,12 @@ fn weight_spectra(model: &HfEncoder) -> Result<(Vec<Vec<HeadSpectra>>, Vec<usize
             .into_par_iter()
             .map(|head| {
                 let (w_v, w_o) = model.head_value_output(layer, head)?;
-                Ok(head_spectra(&w_v, &w_o, &gamma)?)
+                let mut s = head_spectra(&w_v, &w_o, &gamma)?;
+                if !c.post_ln {
+                    let centre = c.norm == NormKind::LayerNorm;
+                    s.h_norm = Some(norm_spectrum(&w_v, &w_o, &gamma, centre)?);
+                }
+                Ok(s)
             })
             .collect::<Result<Vec<_>, AuditError>>()?;
         spectra.push(heads);
@@ -45,41 +68,124 @@ fn weight_spectra(model: &HfEncoder) -> Result<(Vec<Vec<HeadSpectra>>, Vec<usize
     Ok((spectra, negative))
 }
 
+fn progress_bar(show: bool, len: usize, prefix: String) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len as u64);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} inputs (eta {eta})",
+    ) {
+        bar.set_style(style);
+    }
+    bar.set_prefix(prefix);
+    bar
+}
+
+/// The corpus statistics of the first pass: the mean token per hidden state, σ_l per layer
+/// (pre-LN) and the spectra with σ_l applied.
+fn corpus_stats(
+    records: &[SentenceRecord],
+    spectra: &[Vec<HeadSpectra>],
+) -> (CorpusStats, Vec<f64>) {
+    let tokens: usize = records.iter().map(|r| r.tokens).sum();
+    let count = tokens.max(1) as f64;
+    let states = records.first().map_or(0, |r| r.token_sums.len());
+    let mean_token = (0..states)
+        .map(|i| {
+            let mut sum: Option<Array1<f64>> = None;
+            for r in records {
+                if let Some(v) = r.token_sums.get(i) {
+                    match &mut sum {
+                        Some(s) => *s += v,
+                        None => sum = Some(v.clone()),
+                    }
+                }
+            }
+            sum.map(|s| s / count).unwrap_or_default()
+        })
+        .collect();
+    let layers = records.first().map_or(0, |r| r.scale_sums.len());
+    let sigma: Vec<f64> = (0..layers)
+        .map(|l| {
+            records
+                .iter()
+                .filter_map(|r| r.scale_sums.get(l))
+                .sum::<f64>()
+                / count
+        })
+        .collect();
+    let scaled = spectra
+        .iter()
+        .enumerate()
+        .map(|(l, heads)| {
+            heads
+                .iter()
+                .map(|s| match sigma.get(l) {
+                    Some(&sg) => s.clone().with_sigma(sg),
+                    None => s.clone(),
+                })
+                .collect()
+        })
+        .collect();
+    (
+        CorpusStats {
+            mean_token,
+            spectra: scaled,
+        },
+        sigma,
+    )
+}
+
 /// Run the audit; returns the report and warnings for the user (e.g. truncated sentences).
 pub fn run_audit(input: &AuditInput<'_>) -> Result<(AuditReport, Vec<String>), AuditError> {
-    if input.sentences.is_empty() {
-        return Err(AuditError::NoSentences);
-    }
     let start = Instant::now();
     let c = input.model.config();
     let max_tokens = c.max_tokens();
-    let tokens = input
-        .sentences
-        .iter()
-        .enumerate()
-        .map(|(i, s)| input.tokenizer.encode(i, s, max_tokens))
-        .collect::<Result<Vec<_>, _>>()?;
-    let (spectra, gamma_negative) = weight_spectra(input.model)?;
-    let bar = if input.progress {
-        let bar = ProgressBar::new(tokens.len() as u64);
-        if let Ok(style) = ProgressStyle::with_template(
-            "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} sentences (eta {eta})",
-        ) {
-            bar.set_style(style);
-        }
-        bar.set_prefix(format!("audit {}", input.name));
-        bar
-    } else {
-        ProgressBar::hidden()
+    let all: Vec<Tokens> = match &input.text {
+        AuditText::Sentences {
+            tokenizer,
+            sentences,
+        } => sentences
+            .iter()
+            .enumerate()
+            .map(|(i, s)| tokenizer.encode(i, s, max_tokens))
+            .collect::<Result<Vec<_>, _>>()?,
+        AuditText::Tokens(t) => t.to_vec(),
     };
-    let records = tokens
+    // A pairwise cosine needs two tokens: a one-token input (a one-word sentence for a
+    // tokenizer without special tokens) is left out, and counted.
+    let given = all.len();
+    let tokens: Vec<Tokens> = all.into_iter().filter(|t| t.ids.len() >= 2).collect();
+    let skipped = given - tokens.len();
+    if tokens.is_empty() {
+        return Err(AuditError::NoSentences);
+    }
+    let (spectra, gamma_negative) = weight_spectra(input.model)?;
+    let budget = AtomicUsize::new(input.keep_states_bytes);
+    let bar = progress_bar(
+        input.progress,
+        2 * tokens.len(),
+        format!("audit {}", input.name),
+    );
+    let mut records = tokens
         .par_iter()
         .map(|t| {
-            let r = measure_sentence(input.model, t, &spectra);
+            let r = measure_sentence(input.model, t, &spectra, &budget);
             bar.inc(1);
             r
         })
         .collect::<Result<Vec<SentenceRecord>, AuditError>>()?;
+    let (corpus, sigma) = corpus_stats(&records, &spectra);
+    records
+        .par_iter_mut()
+        .zip(tokens.par_iter())
+        .map(|(r, t)| {
+            let done = finish_sentence(input.model, t, r, &corpus);
+            bar.inc(1);
+            done
+        })
+        .collect::<Result<Vec<()>, AuditError>>()?;
     bar.finish_and_clear();
 
     let mut warnings = Vec::new();
@@ -87,8 +193,14 @@ pub fn run_audit(input: &AuditInput<'_>) -> Result<(AuditReport, Vec<String>), A
     if truncated > 0 {
         warnings.push(format!(
             "{truncated} sentence(s) longer than the model's {max_tokens} tokens were cut to \
-             {max_tokens} (first {} tokens and the closing special token)",
+             {max_tokens} (first {} tokens and the closing special token, or the first \
+             {max_tokens} where the sequence has no closing special token)",
             max_tokens.saturating_sub(1)
+        ));
+    }
+    if skipped > 0 {
+        warnings.push(format!(
+            "{skipped} input(s) with fewer than 2 tokens were left out (no pairwise cosine)"
         ));
     }
     let text = TextInfo {
@@ -98,6 +210,7 @@ pub fn run_audit(input: &AuditInput<'_>) -> Result<(AuditReport, Vec<String>), A
         truncated,
         mean_tokens: records.iter().map(|r| r.tokens as f64).sum::<f64>() / records.len() as f64,
         max_tokens: records.iter().map(|r| r.tokens).max().unwrap_or(0),
+        skipped,
     };
     let model = ModelInfo {
         name: input.name.clone(),
@@ -109,10 +222,28 @@ pub fn run_audit(input: &AuditInput<'_>) -> Result<(AuditReport, Vec<String>), A
         head_dim: c.head_dim,
         post_ln: c.post_ln,
         max_tokens,
+        causal: c.causal,
+        kv_heads: c.kv_heads,
+        norm: match c.norm {
+            NormKind::LayerNorm => "layernorm".into(),
+            NormKind::RmsNorm => "rmsnorm".into(),
+        },
+        effective_spectrum: if c.post_ln { "h" } else { "h_sigma" }.into(),
     };
-    let layers = build_layers(&records, &spectra, &gamma_negative, c.width);
+    let kv_group: Vec<usize> = (0..c.heads).map(|h| input.model.kv_group(h)).collect();
+    let layers = build_layers(
+        &records,
+        &LayerInputs {
+            spectra: &corpus.spectra,
+            gamma_negative: &gamma_negative,
+            sigma: &sigma,
+            kv_group: &kv_group,
+            width: c.width,
+        },
+    );
     Ok((
         AuditReport {
+            schema_version: AUDIT_SCHEMA_VERSION,
             model,
             text,
             layers,

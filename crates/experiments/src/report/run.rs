@@ -153,6 +153,7 @@ fn pretrained(ctx: &SectionCtx<'_>) -> anyhow::Result<SectionResult> {
         sentences: sizes.sentences,
         out: ctx.dir.clone(),
         compare: true,
+        ..AuditArgs::default()
     };
     let outcome = crate::audit::command::execute(&args)?;
     let (markdown, claims) = outcome

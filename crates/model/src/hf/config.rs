@@ -21,11 +21,18 @@ pub enum Family {
     Vit,
     /// HF DeiT (`model_type` `deit`): as ViT with a distillation token after CLS.
     Deit,
+    /// GPT-2 (`model_type` `gpt2`): a pre-LN decoder with causal attention, learned absolute
+    /// positions and `Conv1D` weights stored `[in, out]` (transposed on load), q/k/v fused in
+    /// `c_attn`, and a final LayerNorm `ln_f`.
+    Gpt2,
+    /// The Llama family (`model_type` `llama`, `mistral`, `qwen2`): a pre-norm decoder with
+    /// RMSNorm, rotary positions (RoPE), grouped-query attention and a SwiGLU MLP, causal.
+    Llama,
 }
 
 impl Family {
     /// The `model_type` strings accepted, comma-separated (for error messages).
-    pub const SUPPORTED: &'static str = "bert, mpnet, vit, deit";
+    pub const SUPPORTED: &'static str = "bert, mpnet, vit, deit, gpt2, llama, mistral, qwen2";
 
     fn from_model_type(model_type: &str) -> Option<Family> {
         match model_type {
@@ -33,6 +40,8 @@ impl Family {
             "mpnet" => Some(Family::MpNet),
             "vit" => Some(Family::Vit),
             "deit" => Some(Family::Deit),
+            "gpt2" => Some(Family::Gpt2),
+            "llama" | "mistral" | "qwen2" => Some(Family::Llama),
             _ => None,
         }
     }
@@ -50,7 +59,15 @@ impl Family {
             Family::MpNet => "mpnet.",
             Family::Vit => "vit.",
             Family::Deit => "deit.",
+            Family::Gpt2 => "transformer.",
+            Family::Llama => "model.",
         }
+    }
+
+    /// Decoders (GPT-2, Llama) mask their attention causally: each token attends to itself and
+    /// the tokens before it, so every attention matrix is lower triangular.
+    pub fn is_decoder(self) -> bool {
+        matches!(self, Family::Gpt2 | Family::Llama)
     }
 }
 
@@ -63,6 +80,50 @@ pub enum Activation {
     GeluTanh,
     /// `relu`.
     Relu,
+    /// `silu` (= swish, `x·sigmoid(x)`): the gate of the Llama family's SwiGLU MLP.
+    Silu,
+}
+
+/// The normalisation of a block's input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NormKind {
+    /// `(x − mean) / √(var + ε) · γ + β` over each token's channels.
+    LayerNorm,
+    /// `x / √(mean(x²) + ε) · γ` (no centring, no bias): the Llama family.
+    RmsNorm,
+}
+
+/// How RoPE's inverse frequencies are rescaled for long contexts (`rope_scaling`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RopeScaling {
+    /// No rescaling (`rope_scaling` absent, or `rope_type` `default`).
+    None,
+    /// `linear`: every inverse frequency divided by `factor`.
+    Linear {
+        /// The divisor.
+        factor: f64,
+    },
+    /// `llama3` (Llama 3.1+): low frequencies divided by `factor`, high ones kept, a smooth
+    /// blend between `low_freq_factor` and `high_freq_factor` wavelengths.
+    Llama3 {
+        /// The divisor of the low frequencies.
+        factor: f64,
+        /// Wavelengths above `original_max / low_freq_factor` are divided by `factor`.
+        low_freq_factor: f64,
+        /// Wavelengths below `original_max / high_freq_factor` are kept.
+        high_freq_factor: f64,
+        /// `original_max_position_embeddings`.
+        original_max: f64,
+    },
+}
+
+/// Rotary position embedding (Llama family).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RopeConfig {
+    /// `rope_theta` (default 10000).
+    pub theta: f64,
+    /// `rope_scaling`.
+    pub scaling: RopeScaling,
 }
 
 /// Image geometry of the vision families.
@@ -126,6 +187,26 @@ pub struct HfConfig {
     pub special_token_ids: Vec<u32>,
     /// `pad_token_id` (MPNet: 1, the id whose position is not counted).
     pub pad_token_id: Option<u32>,
+    /// Causal attention (decoders): a lower-triangular mask before the softmax.
+    pub causal: bool,
+    /// Key/value heads (`num_key_value_heads`): fewer than `heads` for grouped-query attention,
+    /// where query head h uses key/value head `h / (heads / kv_heads)`. Equal to `heads` for
+    /// every other family.
+    pub kv_heads: usize,
+    /// The normalisation (RMSNorm for the Llama family, LayerNorm otherwise).
+    pub norm: NormKind,
+    /// Rotary positions (Llama family); `None` for learned or relative positions.
+    pub rope: Option<RopeConfig>,
+    /// Whether the attention output projection has a bias (Llama's `attention_bias`; true for
+    /// the encoders and GPT-2, false for Qwen2).
+    pub output_bias: bool,
+    /// Whether the MLP linears have biases (Llama's `mlp_bias`; true for the other families).
+    pub mlp_bias: bool,
+    /// GPT-2's `scale_attn_by_inverse_layer_idx`: layer l's scores are further divided by l + 1.
+    pub scale_attn_by_layer: bool,
+    /// Whether the last layer's output passes through a final norm (GPT-2 `ln_f`, Llama
+    /// `norm`), which transformers applies to its last `hidden_states` entry.
+    pub final_norm: bool,
 }
 
 /// Upper bound on any single size in a configuration: far above real models, low enough that
@@ -133,13 +214,13 @@ pub struct HfConfig {
 /// allocations before the tensors are checked.
 const MAX_DIM: u64 = 1 << 24;
 
-struct Fields<'a> {
-    file: &'a Path,
-    map: &'a Map<String, Value>,
+pub(crate) struct Fields<'a> {
+    pub(crate) file: &'a Path,
+    pub(crate) map: &'a Map<String, Value>,
 }
 
 impl Fields<'_> {
-    fn err(&self, field: &str, reason: impl Into<String>) -> HfError {
+    pub(crate) fn err(&self, field: &str, reason: impl Into<String>) -> HfError {
         HfError::ConfigField {
             file: self.file.to_path_buf(),
             field: field.to_string(),
@@ -147,7 +228,7 @@ impl Fields<'_> {
         }
     }
 
-    fn size_opt(&self, field: &str) -> Result<Option<usize>, HfError> {
+    pub(crate) fn size_opt(&self, field: &str) -> Result<Option<usize>, HfError> {
         match self.map.get(field) {
             None | Some(Value::Null) => Ok(None),
             Some(v) => match v.as_u64() {
@@ -158,12 +239,12 @@ impl Fields<'_> {
         }
     }
 
-    fn size(&self, field: &str) -> Result<usize, HfError> {
+    pub(crate) fn size(&self, field: &str) -> Result<usize, HfError> {
         self.size_opt(field)?
             .ok_or_else(|| self.err(field, "missing (required for this model_type)"))
     }
 
-    fn positive(&self, field: &str) -> Result<usize, HfError> {
+    pub(crate) fn positive(&self, field: &str) -> Result<usize, HfError> {
         let n = self.size(field)?;
         if n == 0 {
             return Err(self.err(field, "must be at least 1"));
@@ -171,7 +252,7 @@ impl Fields<'_> {
         Ok(n)
     }
 
-    fn token_id(&self, field: &str) -> Result<Option<u32>, HfError> {
+    pub(crate) fn token_id(&self, field: &str) -> Result<Option<u32>, HfError> {
         // Some configs write -1 or null for "no such token": treat any non-id as absent.
         Ok(self
             .map
@@ -180,7 +261,7 @@ impl Fields<'_> {
             .and_then(|n| u32::try_from(n).ok()))
     }
 
-    fn string_or(&self, field: &str, default: &str) -> Result<String, HfError> {
+    pub(crate) fn string_or(&self, field: &str, default: &str) -> Result<String, HfError> {
         match self.map.get(field) {
             None | Some(Value::Null) => Ok(default.to_string()),
             Some(Value::String(s)) => Ok(s.clone()),
@@ -188,7 +269,7 @@ impl Fields<'_> {
         }
     }
 
-    fn bool_or(&self, field: &str, default: bool) -> Result<bool, HfError> {
+    pub(crate) fn bool_or(&self, field: &str, default: bool) -> Result<bool, HfError> {
         match self.map.get(field) {
             None | Some(Value::Null) => Ok(default),
             Some(Value::Bool(b)) => Ok(*b),
@@ -232,6 +313,10 @@ impl HfConfig {
                 model_type: model_type.clone(),
                 supported: Family::SUPPORTED.into(),
             })?;
+        if family.is_decoder() {
+            // GPT-2 names its sizes differently (`n_embd`, `n_layer`, …): its own parser.
+            return crate::hf::decoder_config::parse_decoder(&f, family, model_type);
+        }
         let width = f.positive("hidden_size")?;
         let heads = f.positive("num_attention_heads")?;
         if width % heads != 0 {
@@ -287,6 +372,14 @@ impl HfConfig {
             qkv_bias: true,
             special_token_ids: special,
             pad_token_id,
+            causal: false,
+            kv_heads: heads,
+            norm: NormKind::LayerNorm,
+            rope: None,
+            output_bias: true,
+            mlp_bias: true,
+            scale_attn_by_layer: false,
+            final_norm: false,
         };
         match family {
             Family::Bert | Family::MpNet => {
@@ -322,6 +415,9 @@ impl HfConfig {
                     }
                 }
             }
+            Family::Gpt2 | Family::Llama => {
+                // Handled by `decoder_config::parse_decoder` above.
+            }
             Family::Vit | Family::Deit => {
                 let image_size = f.positive("image_size")?;
                 let patch_size = f.positive("patch_size")?;
@@ -352,7 +448,7 @@ impl HfConfig {
         match family {
             Family::Vit => 1,
             Family::Deit => 2,
-            Family::Bert | Family::MpNet => 0,
+            Family::Bert | Family::MpNet | Family::Gpt2 | Family::Llama => 0,
         }
     }
 

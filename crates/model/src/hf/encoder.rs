@@ -157,7 +157,9 @@ impl HfEncoder {
     /// (d_h×d), with V and O the PyTorch `[out, in]` weights of the value and attention-output
     /// linears. So `H_h = W_V^h W_O^h` (d×d) and the layer's attention adds `Σ_h A_h X H_h`
     /// (plus biases) to its input X; `W_O^h W_V^h` (d_h×d_h) has the same nonzero eigenvalues
-    /// (C9).
+    /// (C9). With grouped-query attention the value rows are those of the head's key/value
+    /// group ([`HfEncoder::kv_group`]): `W_V^{g(h)}`, shared by the group's query heads, while
+    /// `W_O^h` is the head's own.
     pub fn head_value_output(
         &self,
         layer: usize,
@@ -173,7 +175,9 @@ impl HfEncoder {
         }
         let l = &self.weights.layers[layer];
         let dh = self.config.head_dim;
-        let rows = head * dh..(head + 1) * dh;
+        let group = self.kv_group(head);
+        let rows = group * dh..(group + 1) * dh;
+        let cols = head * dh..(head + 1) * dh;
         let matrix = |t: &Tensor| -> Result<Array2<f32>, HfError> {
             t.to_array()
                 .into_dimensionality::<Ix2>()
@@ -182,8 +186,16 @@ impl HfEncoder {
         let v = matrix(&l.value.weight)?;
         let o = matrix(&l.output.weight)?;
         let w_v = v.slice(s![rows.clone(), ..]).t().mapv(f64::from);
-        let w_o = o.slice(s![.., rows]).t().mapv(f64::from);
+        let w_o = o.slice(s![.., cols]).t().mapv(f64::from);
         Ok((w_v, w_o))
+    }
+
+    /// The key/value head that query head `head` reads: `head / (heads / kv_heads)` (transformers'
+    /// `repeat_kv` repeats each key/value head for consecutive query heads); `head` itself
+    /// without grouped-query attention.
+    pub fn kv_group(&self, head: usize) -> usize {
+        let c = &self.config;
+        head / (c.heads / c.kv_heads.max(1)).max(1)
     }
 
     /// `H_h = W_V^h W_O^h` (d×d, f64) of head `head` in layer `layer`; see
@@ -194,8 +206,9 @@ impl HfEncoder {
     }
 
     /// γ of the LayerNorm whose output is the input X of layer `layer`'s attention, so that the
-    /// effective matrix of head h is `diag(γ) H_h` (theory.md C8). Pre-LN (ViT, DeiT): the
-    /// layer's own `layernorm_before`. Post-LN (BERT, MPNet): the previous layer's output
+    /// effective matrix of head h is `diag(γ) H_h` (theory.md C8). Pre-LN (ViT, DeiT, GPT-2,
+    /// Llama): the layer's own `layernorm_before` / `ln_1` / `input_layernorm` (an RMSNorm's
+    /// weight for Llama). Post-LN (BERT, MPNet): the previous layer's output
     /// LayerNorm, or the embedding LayerNorm for layer 0.
     pub fn attention_input_ln_gamma(&self, layer: usize) -> Result<Array1<f64>, HfError> {
         self.check_layer(layer)?;
@@ -206,9 +219,9 @@ impl HfEncoder {
         } else {
             match &self.weights.embeddings {
                 EmbeddingW::Text { norm, .. } => &norm.gamma,
-                EmbeddingW::Vision { .. } => {
+                EmbeddingW::Vision { .. } | EmbeddingW::Decoder { .. } => {
                     return Err(HfError::Input(
-                        "internal: a post-LN vision model has no embedding LayerNorm".into(),
+                        "internal: a post-LN model without an embedding LayerNorm".into(),
                     ))
                 }
             }

@@ -2,13 +2,17 @@
 //! on `eigenformer_tensor` ops, recording every hidden state and attention matrix.
 //!
 //! - post-LN (BERT, MPNet): `x ← LN₁(x + Attn(x))`, `x ← LN₂(x + MLP(x))`;
-//! - pre-LN (ViT, DeiT): `x ← x + Attn(LN₁(x))`, `x ← x + MLP(LN₂(x))`;
-//! - attention per head: `A_h = softmax(Q_h K_hᵀ/√d_h (+ MPNet's bias_h))`, output
-//!   `(Σ_h A_h V_h) Wᵀ_O + b_O` with the heads concatenated before `W_O`.
+//! - pre-LN (ViT, DeiT, GPT-2, Llama): `x ← x + Attn(N₁(x))`, `x ← x + MLP(N₂(x))`, N a
+//!   LayerNorm or (Llama) an RMSNorm; decoders end with a final norm;
+//! - attention per head: `A_h = softmax(Q_h K_hᵀ/√d_h (+ MPNet's bias_h) (+ causal mask))`,
+//!   output `(Σ_h A_h V_{g(h)}) Wᵀ_O + b_O` with the heads concatenated before `W_O`; g(h) = h
+//!   except with grouped-query attention (Llama family), where query head h reads key/value
+//!   head `h / (heads / kv_heads)`; Llama rotates Q and K by RoPE first;
+//! - MLP: `fc2(act(fc1(x)))`, or SwiGLU `fc2(silu(gate(x)) ⊙ fc1(x))` (Llama).
 
-use crate::hf::config::{Activation, Family, HfConfig};
+use crate::hf::config::{Activation, Family, HfConfig, NormKind};
 use crate::hf::error::HfError;
-use crate::hf::position::{mpnet_position_bias, mpnet_position_ids};
+use crate::hf::position::{causal_mask, mpnet_position_bias, mpnet_position_ids, RopeTables};
 use crate::hf::weights::{EmbeddingW, EncoderWeights, LayerNormW, LayerW};
 use eigenformer_tensor::Tensor;
 use ndarray::{Array2, ArrayD, Axis, Ix2, Ix3};
@@ -19,8 +23,13 @@ pub struct EncoderTrace {
     /// `layers + 1` token matrices `[tokens, width]`: index 0 is the embedding output (after
     /// the embedding LayerNorm for BERT/MPNet; CLS/DIST + patches + positions for ViT/DeiT),
     /// index l the output of layer l (post-LN: after its output LayerNorm; pre-LN: the residual
-    /// stream, before any final LayerNorm). Same as transformers' `hidden_states`.
+    /// stream, before any final LayerNorm). Same as transformers' `hidden_states`, except that
+    /// for decoders transformers' last entry is [`EncoderTrace::final_hidden`].
     pub hidden_states: Vec<Array2<f32>>,
+    /// Decoders (GPT-2, Llama): the last layer's output after the final norm (`ln_f`, `norm`),
+    /// which transformers reports as its last `hidden_states` entry; `None` for encoders.
+    /// Kept apart so that `hidden_states` is the residual stream at every depth.
+    pub final_hidden: Option<Array2<f32>>,
     /// `attentions[l][h]`: the row-stochastic `[tokens, tokens]` matrix head h of layer l
     /// applied (row = query token, column = key token).
     pub attentions: Vec<Vec<Array2<f32>>>,
@@ -36,6 +45,22 @@ pub enum Input<'a> {
 
 fn layer_norm(x: &Tensor, n: &LayerNormW, eps: f64) -> Result<Tensor, HfError> {
     Ok(x.layer_norm(&n.gamma, &n.beta, eps as f32)?)
+}
+
+/// The block-input norm of `config` (LayerNorm, or RMSNorm `x / √(mean(x²) + ε) · γ`).
+fn norm(config: &HfConfig, x: &Tensor, n: &LayerNormW) -> Result<Tensor, HfError> {
+    match config.norm {
+        NormKind::LayerNorm => layer_norm(x, n, config.layer_norm_eps),
+        NormKind::RmsNorm => {
+            let last = x.shape().len().saturating_sub(1);
+            let rms = x
+                .square()
+                .mean_axes(&[last], true)?
+                .add_scalar(config.layer_norm_eps as f32)
+                .sqrt();
+            Ok(x.div(&rms)?.mul(&n.gamma)?)
+        }
+    }
 }
 
 fn to_2d(t: &Tensor) -> Result<Array2<f32>, HfError> {
@@ -68,6 +93,17 @@ fn embed(config: &HfConfig, w: &EncoderWeights, input: Input<'_>) -> Result<Tens
             }
             layer_norm(&x, norm, config.layer_norm_eps)
         }
+        (EmbeddingW::Decoder { word, position }, Input::Tokens(ids)) => {
+            let rows: Vec<usize> = ids.iter().map(|&i| i as usize).collect();
+            let x = word.gather_rows(&rows)?;
+            match position {
+                Some(p) => {
+                    let positions: Vec<usize> = (0..ids.len()).collect();
+                    Ok(x.add(&p.gather_rows(&positions)?)?)
+                }
+                None => Ok(x),
+            }
+        }
         (
             EmbeddingW::Vision {
                 patch,
@@ -94,39 +130,83 @@ fn embed(config: &HfConfig, w: &EncoderWeights, input: Input<'_>) -> Result<Tens
     }
 }
 
-fn activation(x: &Tensor, act: Activation) -> Tensor {
-    match act {
+fn activation(x: &Tensor, act: Activation) -> Result<Tensor, HfError> {
+    Ok(match act {
         Activation::Gelu => x.gelu(),
         Activation::GeluTanh => x.gelu_tanh(),
         Activation::Relu => x.relu(),
-    }
+        Activation::Silu => x.mul(&x.sigmoid())?,
+    })
 }
 
-/// Multi-head attention on `x` `[n, d]`: the output `[n, d]` and the probabilities `[h, n, n]`.
+/// What every layer's attention shares for one input.
+struct AttentionContext {
+    /// MPNet's relative position bias `[h, n, n]`.
+    bias: Option<Tensor>,
+    /// Decoders: 0 on and below the diagonal, −∞ above (`[n, n]`), so the softmax gives
+    /// exact zeros there and A is lower triangular.
+    mask: Option<Tensor>,
+    /// RoPE's cos/sin tables for positions `0..n`.
+    rope: Option<RopeTables>,
+}
+
+/// Multi-head attention on `x` `[n, d]` in layer `index`: the output `[n, d]` and the
+/// probabilities `[h, n, n]`.
 fn attention(
     config: &HfConfig,
+    index: usize,
     layer: &LayerW,
     x: &Tensor,
-    bias: Option<&Tensor>,
+    ctx: &AttentionContext,
 ) -> Result<(Tensor, Tensor), HfError> {
     let n = x.shape()[0];
-    let (h, dh) = (config.heads, config.head_dim);
-    let split =
-        |t: Tensor| -> Result<Tensor, HfError> { Ok(t.reshape(&[n, h, dh])?.permute(&[1, 0, 2])?) };
-    let q = split(layer.query.forward(x)?)?;
-    let k = split(layer.key.forward(x)?)?;
-    let v = split(layer.value.forward(x)?)?;
-    let mut scores = q
-        .matmul_t(&k, false, true)?
-        .mul_scalar(1.0 / (dh as f32).sqrt());
-    if let Some(b) = bias {
+    let (h, kv, dh) = (config.heads, config.kv_heads, config.head_dim);
+    let mut q = layer.query.forward(x)?;
+    let mut k = layer.key.forward(x)?;
+    if let Some(rope) = &ctx.rope {
+        q = rope.apply(&q, h)?;
+        k = rope.apply(&k, kv)?;
+    }
+    let split = |t: Tensor, heads: usize| -> Result<Tensor, HfError> {
+        Ok(t.reshape(&[n, heads, dh])?.permute(&[1, 0, 2])?)
+    };
+    let q = split(q, h)?;
+    let k = split(k, kv)?;
+    let v = split(layer.value.forward(x)?, kv)?;
+    // Grouped-query attention: the `rep = h / kv` query heads of a group are consecutive, so
+    // `[h, n, dh]` regroups as `[kv, rep·n, dh]` against the group's keys and values (no copies
+    // of K or V per query head).
+    let rep = h / kv;
+    let mut scale = 1.0 / (dh as f32).sqrt();
+    if config.scale_attn_by_layer {
+        scale /= (index + 1) as f32;
+    }
+    // Without grouping (rep = 1) the reshapes are skipped: they would copy the permuted views.
+    let regroup = |t: Tensor, shape: &[usize]| -> Result<Tensor, HfError> {
+        if rep == 1 {
+            Ok(t)
+        } else {
+            Ok(t.reshape(shape)?)
+        }
+    };
+    let mut scores = regroup(
+        regroup(q, &[kv, rep * n, dh])?.matmul_t(&k, false, true)?,
+        &[h, n, n],
+    )?
+    .mul_scalar(scale);
+    if let Some(b) = &ctx.bias {
         scores = scores.add(b)?;
     }
+    if let Some(m) = &ctx.mask {
+        scores = scores.add(m)?;
+    }
     let probs = scores.softmax()?;
-    let context = probs
-        .matmul(&v)?
-        .permute(&[1, 0, 2])?
-        .reshape(&[n, h * dh])?;
+    let context = regroup(
+        regroup(probs.clone(), &[kv, rep * n, n])?.matmul(&v)?,
+        &[h, n, dh],
+    )?
+    .permute(&[1, 0, 2])?
+    .reshape(&[n, h * dh])?;
     Ok((layer.output.forward(&context)?, probs))
 }
 
@@ -146,35 +226,48 @@ pub fn run(
 ) -> Result<EncoderTrace, HfError> {
     let mut x = embed(config, w, input)?;
     let n = x.shape()[0];
-    let bias = w
-        .relative_bias
-        .as_ref()
-        .map(|table| Tensor::from_array(mpnet_position_bias(table, n).into_dyn()));
+    let ctx = AttentionContext {
+        bias: w
+            .relative_bias
+            .as_ref()
+            .map(|table| Tensor::from_array(mpnet_position_bias(table, n).into_dyn())),
+        mask: config
+            .causal
+            .then(|| Tensor::from_array(causal_mask(n).into_dyn())),
+        rope: config.rope.map(|r| RopeTables::new(&r, config.head_dim, n)),
+    };
     let eps = config.layer_norm_eps;
     let mut trace = EncoderTrace {
         hidden_states: vec![to_2d(&x)?],
         attentions: Vec::with_capacity(w.layers.len()),
+        final_hidden: None,
     };
-    for layer in &w.layers {
+    for (index, layer) in w.layers.iter().enumerate() {
         let mlp = |t: &Tensor| -> Result<Tensor, HfError> {
-            layer
-                .fc2
-                .forward(&activation(&layer.fc1.forward(t)?, config.activation))
+            let up = layer.fc1.forward(t)?;
+            let hidden = match &layer.gate {
+                Some(gate) => activation(&gate.forward(t)?, config.activation)?.mul(&up)?,
+                None => activation(&up, config.activation)?,
+            };
+            layer.fc2.forward(&hidden)
         };
         let probs = if config.post_ln {
-            let (a, probs) = attention(config, layer, &x, bias.as_ref())?;
+            let (a, probs) = attention(config, index, layer, &x, &ctx)?;
             x = layer_norm(&x.add(&a)?, &layer.attn_norm, eps)?;
             x = layer_norm(&x.add(&mlp(&x)?)?, &layer.mlp_norm, eps)?;
             probs
         } else {
-            let normed = layer_norm(&x, &layer.attn_norm, eps)?;
-            let (a, probs) = attention(config, layer, &normed, bias.as_ref())?;
+            let normed = norm(config, &x, &layer.attn_norm)?;
+            let (a, probs) = attention(config, index, layer, &normed, &ctx)?;
             x = x.add(&a)?;
-            x = x.add(&mlp(&layer_norm(&x, &layer.mlp_norm, eps)?)?)?;
+            x = x.add(&mlp(&norm(config, &x, &layer.mlp_norm)?)?)?;
             probs
         };
         trace.attentions.push(split_heads(&probs)?);
         trace.hidden_states.push(to_2d(&x)?);
+    }
+    if let Some(f) = &w.final_norm {
+        trace.final_hidden = Some(to_2d(&norm(config, &x, f)?)?);
     }
     Ok(trace)
 }

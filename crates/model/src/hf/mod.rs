@@ -1,4 +1,4 @@
-//! Hugging Face encoder checkpoints (`config.json` + `model.safetensors`) loaded onto
+//! Hugging Face encoder and decoder checkpoints (`config.json` + `model.safetensors`) loaded onto
 //! `eigenformer_tensor` and run for inference, exposing every hidden state and attention matrix
 //! (issue 5, theory.md §3, §4, §7).
 //!
@@ -19,6 +19,14 @@
 //! | `bert` (BERT, MiniLM) | post-LN | `encoder.layer.l.attention.self.{query,key,value}`, `attention.output.{dense,LayerNorm}`, `intermediate.dense`, `output.{dense,LayerNorm}` |
 //! | `mpnet` | post-LN + relative bias | `encoder.layer.l.attention.attn.{q,k,v,o}`, `attention.LayerNorm`, `intermediate.dense`, `output.{dense,LayerNorm}`; `encoder.relative_attention_bias.weight` |
 //! | `vit`, `deit` | pre-LN | `encoder.layer.l.attention.attention.{query,key,value}`, `attention.output.dense`, `layernorm_before`, `layernorm_after`, `intermediate.dense`, `output.dense` |
+//! | `gpt2` (prefix `transformer.`) | pre-LN decoder, learned positions `wpe` | `h.l.ln_1`, `h.l.attn.c_attn` (fused q,k,v; `Conv1D` `[in, out]`), `h.l.attn.c_proj`, `h.l.ln_2`, `h.l.mlp.{c_fc,c_proj}`; `wte`, `wpe`, `ln_f` |
+//! | `llama`, `mistral`, `qwen2` (prefix `model.`) | pre-norm decoder, RMSNorm, RoPE, grouped-query attention, SwiGLU | `layers.l.input_layernorm`, `layers.l.self_attn.{q,k,v,o}_proj`, `layers.l.post_attention_layernorm`, `layers.l.mlp.{gate,up,down}_proj`; `embed_tokens`, `norm` |
+//!
+//! Decoders attend causally (a −∞ mask above the diagonal, so every attention matrix is exactly
+//! lower triangular) and end with a final norm, reported apart
+//! ([`EncoderTrace::final_hidden`]). Mistral's sliding window and Qwen2's optional one cap the
+//! input length at the window, where they have no effect; the RoPE scalings `linear` and
+//! `llama3` are implemented, others are refused by name.
 //!
 //! LayerNorms named `gamma`/`beta` (old BERT exports) are accepted for `weight`/`bias`.
 //!
@@ -39,6 +47,7 @@
 
 pub mod checkpoint;
 pub mod config;
+mod decoder_config;
 pub mod encoder;
 pub mod error;
 pub mod forward;
@@ -46,7 +55,7 @@ pub mod header;
 pub mod position;
 pub mod weights;
 
-pub use config::{Activation, Family, HfConfig, ImageConfig};
+pub use config::{Activation, Family, HfConfig, ImageConfig, NormKind, RopeConfig, RopeScaling};
 pub use encoder::HfEncoder;
 pub use error::HfError;
 pub use forward::EncoderTrace;

@@ -5,7 +5,7 @@
 //! forward pass cannot meet a shape it does not expect.
 
 use crate::hf::checkpoint::TensorSource;
-use crate::hf::config::{Family, HfConfig};
+use crate::hf::config::{Family, HfConfig, NormKind};
 use crate::hf::error::HfError;
 use eigenformer_tensor::Tensor;
 use ndarray::{Array2, ArrayD, Ix2};
@@ -49,9 +49,12 @@ pub struct LayerW {
     /// The LayerNorm around the attention: post-LN after the attention residual
     /// (`attention.output.LayerNorm`), pre-LN before the attention (`layernorm_before`).
     pub attn_norm: LayerNormW,
-    /// MLP first linear (`intermediate.dense`).
+    /// MLP first linear (`intermediate.dense`; GPT-2 `mlp.c_fc`; Llama `mlp.up_proj`).
     pub fc1: LinearW,
-    /// MLP second linear (`output.dense`).
+    /// The Llama family's SwiGLU gate (`mlp.gate_proj`): the MLP is
+    /// `fc2(act(gate(x)) ⊙ fc1(x))`; `None` for the plain `fc2(act(fc1(x)))`.
+    pub gate: Option<LinearW>,
+    /// MLP second linear (`output.dense`; GPT-2 `mlp.c_proj`; Llama `mlp.down_proj`).
     pub fc2: LinearW,
     /// The LayerNorm around the MLP: post-LN after the MLP residual (`output.LayerNorm`),
     /// pre-LN before the MLP (`layernorm_after`).
@@ -81,6 +84,13 @@ pub enum EmbeddingW {
         /// `[lead + patches, d]`.
         position: Tensor,
     },
+    /// GPT-2 / Llama: `word[id] (+ position[pos])`, no embedding norm (the blocks are pre-norm).
+    Decoder {
+        /// `[vocab, d]` (`wte` / `embed_tokens`).
+        word: Tensor,
+        /// GPT-2's learned positions `[max_positions, d]` (`wpe`); `None` with RoPE.
+        position: Option<Tensor>,
+    },
 }
 
 /// All weights the forward pass uses.
@@ -92,6 +102,8 @@ pub struct EncoderWeights {
     pub layers: Vec<LayerW>,
     /// MPNet: the relative attention bias table `[buckets, heads]`.
     pub relative_bias: Option<Array2<f32>>,
+    /// Decoders: the norm after the last layer (GPT-2 `ln_f`, Llama `norm`).
+    pub final_norm: Option<LayerNormW>,
 }
 
 struct Reader<'s, 'a> {
@@ -130,6 +142,13 @@ impl Reader<'_, '_> {
 
     fn norm(&self, base: &str) -> Result<LayerNormW, HfError> {
         let d = [self.config.width];
+        if self.config.norm == NormKind::RmsNorm {
+            // RMSNorm has a weight only; β = 0 keeps one type for both norms.
+            return Ok(LayerNormW {
+                gamma: self.tensor(&format!("{base}.weight"), &d)?,
+                beta: Tensor::zeros(&d),
+            });
+        }
         let (w, g) = (format!("{base}.weight"), format!("{base}.gamma"));
         let (b, be) = (format!("{base}.bias"), format!("{base}.beta"));
         Ok(LayerNormW {
@@ -138,7 +157,80 @@ impl Reader<'_, '_> {
         })
     }
 
+    /// A GPT-2 `Conv1D` (`y = x W + b`, W stored `[in, out]`), transposed to our `[out, in]`
+    /// [`LinearW`] so every family shares one linear layout (and one `head_value_output`).
+    fn conv1d(&self, base: &str, inp: usize, out: usize) -> Result<LinearW, HfError> {
+        let name = format!("{base}.weight");
+        let w = self.src.get(&name, &[inp, out])?;
+        let w = w
+            .into_dimensionality::<Ix2>()
+            .map_err(|e| HfError::TensorEntry {
+                file: self.src.file().to_path_buf(),
+                tensor: name,
+                reason: e.to_string(),
+            })?;
+        Ok(LinearW {
+            weight: Tensor::from_array(w.t().as_standard_layout().into_owned().into_dyn()),
+            bias: self.tensor(&format!("{base}.bias"), &[out])?,
+        })
+    }
+
+    /// Rows `start..end` of a linear (the q, k or v part of GPT-2's fused `c_attn`).
+    fn rows(lin: &LinearW, start: usize, end: usize) -> Result<LinearW, HfError> {
+        Ok(LinearW {
+            weight: lin.weight.slice(0, start, end)?,
+            bias: lin.bias.slice(0, start, end)?,
+        })
+    }
+
+    fn gpt2_layer(&self, l: usize) -> Result<LayerW, HfError> {
+        let c = self.config;
+        let (d, m) = (c.width, c.intermediate);
+        let p = format!("h.{l}");
+        let qkv = self.conv1d(&format!("{p}.attn.c_attn"), d, 3 * d)?;
+        Ok(LayerW {
+            query: Self::rows(&qkv, 0, d)?,
+            key: Self::rows(&qkv, d, 2 * d)?,
+            value: Self::rows(&qkv, 2 * d, 3 * d)?,
+            output: self.conv1d(&format!("{p}.attn.c_proj"), d, d)?,
+            attn_norm: self.norm(&format!("{p}.ln_1"))?,
+            fc1: self.conv1d(&format!("{p}.mlp.c_fc"), d, m)?,
+            gate: None,
+            fc2: self.conv1d(&format!("{p}.mlp.c_proj"), m, d)?,
+            mlp_norm: self.norm(&format!("{p}.ln_2"))?,
+        })
+    }
+
+    fn llama_layer(&self, l: usize) -> Result<LayerW, HfError> {
+        let c = self.config;
+        let (d, m) = (c.width, c.intermediate);
+        let (q, kv) = (c.heads * c.head_dim, c.kv_heads * c.head_dim);
+        let p = format!("layers.{l}");
+        let a = |n: &str, out: usize, inp: usize, bias: bool| {
+            self.linear_bias_opt(&format!("{p}.{n}"), out, inp, bias)
+        };
+        Ok(LayerW {
+            query: a("self_attn.q_proj", q, d, c.qkv_bias)?,
+            key: a("self_attn.k_proj", kv, d, c.qkv_bias)?,
+            value: a("self_attn.v_proj", kv, d, c.qkv_bias)?,
+            output: a("self_attn.o_proj", d, q, c.output_bias)?,
+            attn_norm: self.norm(&format!("{p}.input_layernorm"))?,
+            fc1: a("mlp.up_proj", m, d, c.mlp_bias)?,
+            gate: Some(a("mlp.gate_proj", m, d, c.mlp_bias)?),
+            fc2: a("mlp.down_proj", d, m, c.mlp_bias)?,
+            mlp_norm: self.norm(&format!("{p}.post_attention_layernorm"))?,
+        })
+    }
+
     fn layer(&self, l: usize) -> Result<LayerW, HfError> {
+        match self.config.family {
+            Family::Gpt2 => self.gpt2_layer(l),
+            Family::Llama => self.llama_layer(l),
+            Family::Bert | Family::MpNet | Family::Vit | Family::Deit => self.encoder_layer(l),
+        }
+    }
+
+    fn encoder_layer(&self, l: usize) -> Result<LayerW, HfError> {
         let c = self.config;
         let (d, m) = (c.width, c.intermediate);
         let p = format!("encoder.layer.{l}");
@@ -159,7 +251,7 @@ impl Reader<'_, '_> {
                 self.norm(&format!("{p}.attention.LayerNorm"))?,
                 self.norm(&format!("{p}.output.LayerNorm"))?,
             ),
-            Family::Vit | Family::Deit => {
+            Family::Vit | Family::Deit | Family::Gpt2 | Family::Llama => {
                 let qkv = |n: &str| {
                     self.linear_bias_opt(&format!("{p}.attention.attention.{n}"), d, d, c.qkv_bias)
                 };
@@ -180,6 +272,7 @@ impl Reader<'_, '_> {
             output,
             attn_norm,
             fc1: self.linear(&format!("{p}.intermediate.dense"), m, d)?,
+            gate: None,
             fc2: self.linear(&format!("{p}.output.dense"), d, m)?,
             mlp_norm,
         })
@@ -209,6 +302,14 @@ impl Reader<'_, '_> {
                     norm: self.norm("embeddings.LayerNorm")?,
                 })
             }
+            Family::Gpt2 => Ok(EmbeddingW::Decoder {
+                word: self.tensor("wte.weight", &[c.vocab, d])?,
+                position: Some(self.tensor("wpe.weight", &[c.max_positions, d])?),
+            }),
+            Family::Llama => Ok(EmbeddingW::Decoder {
+                word: self.tensor("embed_tokens.weight", &[c.vocab, d])?,
+                position: None,
+            }),
             Family::Vit | Family::Deit => {
                 let Some(image) = c.image else {
                     return Err(HfError::ConfigField {
@@ -282,5 +383,10 @@ pub fn read_weights(src: &TensorSource<'_>, config: &HfConfig) -> Result<Encoder
             .map(|l| r.layer(l))
             .collect::<Result<Vec<_>, _>>()?,
         relative_bias: r.relative_bias()?,
+        final_norm: match config.family {
+            Family::Gpt2 => Some(r.norm("ln_f")?),
+            Family::Llama => Some(r.norm("norm")?),
+            _ => None,
+        },
     })
 }
