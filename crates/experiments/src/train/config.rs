@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// Bumped when a change of the training code makes cached runs stale (it is part of every hash).
-pub const CACHE_VERSION: u32 = 1;
+/// 2: the crash-safe run directory (checkpoints/epoch-N/, manifest) and checksummed results;
+/// a run cached by version 1 has neither, so it is trained again under a new hash.
+pub const CACHE_VERSION: u32 = 2;
 
 /// Largest training step [`TrainConfig::validate`] accepts: the batch size times one image's
 /// activation estimate ([`ViTConfig::activation_floats_per_image`]), 2³³ floats (32 GiB). Why:
