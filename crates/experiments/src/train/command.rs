@@ -80,20 +80,13 @@ pub fn dataset_kind(name: &str) -> Result<DatasetKind> {
 
 /// The model configuration of `args` for a dataset of kind `kind`.
 pub fn model_config(args: &TrainConfig, kind: DatasetKind) -> Result<ViTConfig> {
-    let mut cfg = ViTConfig::preset(&args.model)?;
-    cfg.attention = args.attention_kind();
-    if let Some(d) = args.depth {
-        cfg.depth = d;
+    // The preset with the run's overrides and size bounds, then the classes of `kind` (the
+    // dataset the caller resolved) and the image-shape check below.
+    let mut cfg = args.vit_config()?;
+    if cfg.classes != kind.classes() {
+        cfg.classes = kind.classes();
+        cfg.validate()?;
     }
-    if let Some(w) = args.width {
-        cfg.mlp_hidden = cfg.mlp_hidden * w / cfg.width.max(1);
-        cfg.width = w;
-    }
-    if let Some(h) = args.heads {
-        cfg.heads = h;
-    }
-    cfg.classes = kind.classes();
-    cfg.validate()?;
     let [c, h, w] = kind.image_shape();
     if c != cfg.channels || h != cfg.image_size || w != cfg.image_size {
         bail!(
