@@ -100,6 +100,9 @@ impl Executor for Fake {
             eigenvalues_h_eff: vec![],
             regime: "smoothing".into(),
             regime_eff: "smoothing".into(),
+            eigenvalues_h_sigma: None,
+            regime_sigma: None,
+            asymmetry: None,
         };
         let diag = Diagnostics {
             epoch: spec.epochs,
@@ -113,6 +116,8 @@ impl Executor for Fake {
                         0.3
                     } + 0.01 * spec.seed as f64,
                     hc_dc: 1.0,
+                    mean_cosine_centred: None,
+                    sigma: None,
                     heads: vec![head.clone(); cfg.heads],
                 })
                 .collect(),
