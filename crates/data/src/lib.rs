@@ -261,6 +261,32 @@ impl Dataset {
         }
         Ok(subset)
     }
+
+    /// `(validation, rest)`: a class-balanced subset of about `n` examples drawn with `seed` (on
+    /// a stream of its own, so it is not the `train_fraction` subset of the same seed), and every
+    /// other example. The two never share an example.
+    pub fn split_balanced(&self, n: usize, seed: u64) -> Result<(Dataset, Dataset), DataError> {
+        if n == 0 || n >= self.len() {
+            return Err(DataError::Invalid(format!(
+                "a validation split of {n} needs 1 to {} examples",
+                self.len().saturating_sub(1)
+            )));
+        }
+        const VALIDATION_STREAM: u64 = 0x7661_6c69_6461_7465; // "validate"
+        let fraction = n as f64 / self.len() as f64;
+        let chosen =
+            class_balanced_subset(&self.labels, self.classes, fraction, seed ^ VALIDATION_STREAM)?;
+        let mut is_val = vec![false; self.len()];
+        for &i in &chosen {
+            is_val[i] = true;
+        }
+        let rest: Vec<usize> = (0..self.len()).filter(|&i| !is_val[i]).collect();
+        let mut val = self.select(&chosen)?;
+        val.name = format!("{}[validation {}]", self.name, chosen.len());
+        let mut train = self.select(&rest)?;
+        train.name = format!("{}[without validation]", self.name);
+        Ok((val, train))
+    }
 }
 
 /// Which split of a dataset.

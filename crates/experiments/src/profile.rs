@@ -1,4 +1,4 @@
-//! The compute profiles (`smoke`, `quick`, `full`) and the one file that sizes them,
+//! The compute profiles (`smoke`, `quick`, `extended`, `gpu`) and the one file that sizes them,
 //! `experiments/profiles.toml`.
 //!
 //! Why one type and one file: every section of the report (theory, pre-trained audits, training)
@@ -22,20 +22,28 @@ pub enum Profile {
     Smoke,
     /// Reduced sizes for one workstation: Fashion-MNIST, small ViTs, ≤ 90 minutes on 2 cores.
     Quick,
-    /// The full settings: the DeiT recipe on CIFAR-10/100 at DeiT-Ti size (a GPU machine).
-    Full,
+    /// Overnight on a CPU: the full 60k images, more depths and seeds, the ablations, CIFAR-10.
+    Extended,
+    /// CIFAR-10 at DeiT-Ti size with the DeiT augmentations, for the CUDA backend.
+    Gpu,
 }
 
 impl Profile {
     /// Every profile, in the order of the profile file.
-    pub const ALL: [Profile; 3] = [Profile::Smoke, Profile::Quick, Profile::Full];
+    pub const ALL: [Profile; 4] = [
+        Profile::Smoke,
+        Profile::Quick,
+        Profile::Extended,
+        Profile::Gpu,
+    ];
 
     /// The profile's name (also its table name in the profile file).
     pub fn name(self) -> &'static str {
         match self {
             Profile::Smoke => "smoke",
             Profile::Quick => "quick",
-            Profile::Full => "full",
+            Profile::Extended => "extended",
+            Profile::Gpu => "gpu",
         }
     }
 }
@@ -86,7 +94,8 @@ pub struct ProfileSettings {
 pub struct ProfilesFile {
     pub smoke: ProfileSettings,
     pub quick: ProfileSettings,
-    pub full: ProfileSettings,
+    pub extended: ProfileSettings,
+    pub gpu: ProfileSettings,
 }
 
 /// Why the profile file could not be used; every variant names the file.
@@ -160,7 +169,8 @@ impl ProfilesFile {
         match profile {
             Profile::Smoke => &self.smoke,
             Profile::Quick => &self.quick,
-            Profile::Full => &self.full,
+            Profile::Extended => &self.extended,
+            Profile::Gpu => &self.gpu,
         }
     }
 }
@@ -174,7 +184,12 @@ mod tests {
 
     fn file(smoke: &str) -> String {
         let mut s = String::new();
-        for (name, body) in [("smoke", smoke), ("quick", ONE), ("full", ONE)] {
+        for (name, body) in [
+            ("smoke", smoke),
+            ("quick", ONE),
+            ("extended", ONE),
+            ("gpu", ONE),
+        ] {
             for line in body.lines() {
                 match line.strip_prefix('[') {
                     Some(rest) => s.push_str(&format!("[{name}.{rest}\n")),
@@ -222,6 +237,6 @@ mod tests {
         let f = ProfilesFile::in_dir(&dir).unwrap();
         assert_eq!(f.get(Profile::Smoke).theory.instances, 100);
         assert_eq!(f.get(Profile::Smoke).pretrained.models, ["minilm"]);
-        assert_eq!(f.get(Profile::Full).pretrained.sentences, 1811);
+        assert_eq!(f.get(Profile::Extended).pretrained.sentences, 1811);
     }
 }

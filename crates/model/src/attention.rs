@@ -222,7 +222,11 @@ impl Attention {
                     v
                 }
             };
-            let psi = uniform(&[heads * k], 0.3, 0.95, rng).mapv(|x| x * opts.upper.sqrt());
+            let psi = match opts.init_radius {
+                Some(r) => uniform(&[heads * k], 0.5, 1.0, rng)
+                    .mapv(|u| (u * r).clamp(opts.eps, opts.upper).sqrt()),
+                None => uniform(&[heads * k], 0.3, 0.95, rng).mapv(|x| x * opts.upper.sqrt()),
+            };
             return Ok(Attention {
                 kind,
                 width: d,

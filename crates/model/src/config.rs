@@ -164,6 +164,12 @@ pub struct SpectralOptions {
     pub eps: f32,
     /// Upper clip of ψ² (default 1): |λ| ≤ upper.
     pub upper: f32,
+    /// Initial |λ| spread uniformly in `[r/2, r]` for `Some(r)` (clipped to `[eps, upper]`):
+    /// set to the spectral radius of plain attention's `H_h` at initialisation, so a spectral
+    /// model and its plain twin start with update operators of the same size. `None`: |λ| in
+    /// `[0.09, 0.9]·upper`, far larger than plain's (about 0.01 at std 0.02).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_radius: Option<f32>,
 }
 
 impl Default for SpectralOptions {
@@ -172,6 +178,7 @@ impl Default for SpectralOptions {
             form: SpectralForm::Lowrank,
             eps: 1e-4,
             upper: 1.0,
+            init_radius: None,
         }
     }
 }
@@ -481,6 +488,11 @@ impl ViTConfig {
                 s.upper,
                 &format!("must be finite and at least spectral.eps = {}", s.eps),
             );
+        }
+        if let Some(r) = s.init_radius {
+            if !(r.is_finite() && r > 0.0) {
+                return bad("spectral.init_radius", r, "must be positive and finite");
+            }
         }
         Ok(())
     }

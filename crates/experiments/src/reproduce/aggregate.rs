@@ -31,6 +31,7 @@ pub fn x_of(spec: &TrainConfig, key: &str) -> f64 {
     match key {
         "depth" => spec.depth.map_or(f64::NAN, |d| d as f64),
         "train_fraction" => spec.train_fraction,
+        "lr" => spec.lr,
         _ => f64::NAN,
     }
 }

@@ -9,6 +9,7 @@
 //! `eigenformer eval` as child processes); [`aggregate`] turns results into mean ± sd over seeds;
 //! [`claims`] decides the verdicts; [`figures`] and [`render`] write the section.
 
+pub mod ablation;
 pub mod aggregate;
 pub mod cache;
 pub mod claims;
@@ -16,6 +17,7 @@ pub mod command;
 pub mod error;
 pub mod exec;
 pub mod figures;
+pub mod lr_select;
 pub mod paired;
 pub mod render;
 pub mod results;

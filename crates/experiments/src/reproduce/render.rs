@@ -294,7 +294,55 @@ pub fn markdown(section: &Section) -> String {
                 );
                 s.push_str(&smoothing_tables(curves, spectra));
             }
+            ExperimentResult::LearningRate { points, chosen } => {
+                let _ = writeln!(s, "![{}]({}.svg)\n", e.title, e.name);
+                let _ = writeln!(
+                    s,
+                    "Validation accuracy (%) of plain attention, mean ± sd over seeds (a split of \
+                     the training set; the test set is not read). **Chosen learning rate: \
+                     {chosen}**, frozen for every variant of every experiment that declares \
+                     `lr = \"selected\"`.\n"
+                );
+                s.push_str(&sweep_table(points, "lr"));
+            }
+            ExperimentResult::Ablation { axis, cells } => {
+                s.push_str(&ablation_table(axis, cells));
+            }
         }
+    }
+    s
+}
+
+/// An ablation's table: per variant and value, accuracy, last-block cosine and saturation,
+/// with every seed's accuracy.
+fn ablation_table(axis: &str, cells: &[super::ablation::AblationCell]) -> String {
+    let mut s = format!(
+        "Ablation of `{axis}` (one depth). Test accuracy (%), the last block's mean token cosine \
+         and the fraction of the spectral eigenvalues at a clip (ε or upper: ψ² clipped, so they \
+         no longer learn), mean ± sd over seeds; the last column lists each seed's accuracy.\n\n\
+         | variant | {axis} | accuracy | last-block cosine | saturated λ | per seed (seed: %) |\n\
+         |---|---|---:|---:|---:|---|\n"
+    );
+    for c in cells {
+        let seeds: Vec<String> = c
+            .runs
+            .iter()
+            .map(|r| format!("{}: {:.1}", r.seed, 100.0 * r.accuracy))
+            .collect();
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} |",
+            c.attention,
+            c.label,
+            c.accuracy.show_percent(),
+            c.last_cosine.show(3),
+            if c.saturated.mean.is_finite() {
+                c.saturated.show(3)
+            } else {
+                "–".into()
+            },
+            seeds.join(", ")
+        );
     }
     s
 }
@@ -347,6 +395,33 @@ pub fn experiment_csv(r: &ExperimentResult) -> String {
                     c.accuracy.sd,
                     c.accuracy.n
                 );
+            }
+        }
+        ExperimentResult::LearningRate { points, chosen } => {
+            let _ = writeln!(s, "attention,lr,mean_accuracy,sd_accuracy,n,chosen");
+            for p in points {
+                let _ = writeln!(
+                    s,
+                    "{},{},{:.6},{:.6},{},{}",
+                    p.attention,
+                    p.x,
+                    p.accuracy.mean,
+                    p.accuracy.sd,
+                    p.accuracy.n,
+                    p.x == *chosen
+                );
+            }
+        }
+        ExperimentResult::Ablation { axis, cells } => {
+            let _ = writeln!(s, "attention,{axis},label,seed,accuracy,last_cosine,saturated");
+            for c in cells {
+                for r in &c.runs {
+                    let _ = writeln!(
+                        s,
+                        "{},{},{},{},{:.6},{:.6},{:.6}",
+                        c.attention, c.x, c.label, r.seed, r.accuracy, r.last_cosine, r.saturated
+                    );
+                }
             }
         }
         ExperimentResult::Smoothing { curves, .. } => {

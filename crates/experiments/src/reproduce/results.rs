@@ -3,6 +3,7 @@
 //! that builds them and the renderer ([`super::render`]) that writes them depend on it, not on each
 //! other.
 
+use super::ablation::AblationCell;
 use super::aggregate::{CorruptionSummary, CosineCurve, SpectrumSummary, SweepPoint};
 use super::cache::RunResult;
 use super::spec::{Experiment, Profile};
@@ -44,6 +45,17 @@ pub enum ExperimentResult {
     Smoothing {
         curves: Vec<CosineCurve>,
         spectra: Vec<SpectrumSummary>,
+    },
+    /// The learning-rate selection: validation accuracy per learning rate, and the chosen one.
+    #[serde(rename = "lr")]
+    LearningRate {
+        points: Vec<SweepPoint>,
+        chosen: f64,
+    },
+    /// An ablation along `axis`.
+    Ablation {
+        axis: String,
+        cells: Vec<AblationCell>,
     },
 }
 

@@ -8,7 +8,7 @@ use super::claims::{self, Setting};
 use super::error::{ReproError, Result};
 use super::results::{Counts, ExperimentResult, PlannedRun, Section};
 use super::spec::{load_experiments, Experiment, Kind, Profile};
-use super::{figures, render};
+use super::{ablation, figures, lr_select, render};
 use crate::progress::Progress;
 use crate::report::Claim;
 use crate::train::config::TrainConfig;
@@ -199,15 +199,16 @@ fn bounds_of(dir: &Path, spec: &TrainConfig) -> Result<Option<SpectralBounds>> {
 /// `opts.out`.
 pub fn run(opts: &Options, exec: &mut dyn Executor) -> Result<Section> {
     let start = Instant::now();
-    let experiments = load_experiments(&opts.experiments_dir, opts.profile, &opts.only)?;
+    let mut experiments = load_experiments(&opts.experiments_dir, opts.profile, &opts.only)?;
+    lr_select::check(&experiments)?;
     if experiments.is_empty() {
         return Err(ReproError::spec(
             opts.experiments_dir.display(),
             format!("no experiment runs in the {} profile", opts.profile.name()),
         ));
     }
-    let planned = plan(&experiments);
-    let datasets: BTreeSet<&str> = planned.iter().map(|p| p.spec.dataset.as_str()).collect();
+    let all_runs = plan(&experiments);
+    let datasets: BTreeSet<&str> = all_runs.iter().map(|p| p.spec.dataset.as_str()).collect();
     for d in datasets {
         exec.fetch(d).map_err(|e| {
             ReproError::spec(
@@ -222,6 +223,29 @@ pub fn run(opts: &Options, exec: &mut dyn Executor) -> Result<Section> {
     }
     let cache = RunCache::new(&opts.runs_dir);
     let mut counts = Counts::default();
+    // The learning-rate selection first: the other runs' configurations depend on its outcome.
+    let lr_experiments: Vec<Experiment> = experiments
+        .iter()
+        .filter(|e| e.kind == Kind::Lr)
+        .cloned()
+        .collect();
+    let mut selected_lr = None;
+    if !lr_experiments.is_empty() {
+        let lr_runs = plan(&lr_experiments);
+        let mut lr_counts = Counts::default();
+        let lr_results = train_all(&lr_runs, &cache, exec, opts.progress, &mut lr_counts)?;
+        let runs: Vec<(&TrainConfig, f64)> = lr_runs
+            .iter()
+            .zip(&lr_results)
+            .map(|(p, r)| (&p.spec, r.test_accuracy))
+            .collect();
+        let chosen = lr_select::choose(&aggregate::sweep(&runs, "lr")).ok_or_else(|| {
+            ReproError::spec("experiments/lr.toml", "no learning rate gave a finite accuracy")
+        })?;
+        lr_select::apply(&mut experiments, chosen);
+        selected_lr = Some(chosen);
+    }
+    let planned = plan(&experiments);
     let results = train_all(&planned, &cache, exec, opts.progress, &mut counts)?;
     let accuracy_of = |spec: &TrainConfig| -> f64 {
         let h = spec.hash();
@@ -255,6 +279,31 @@ pub fn run(opts: &Options, exec: &mut dyn Executor) -> Result<Section> {
     let mut out_experiments = Vec::new();
     for e in &experiments {
         let result = match e.kind {
+            Kind::Lr => {
+                let runs: Vec<(&TrainConfig, f64)> =
+                    e.runs.iter().map(|s| (s, accuracy_of(s))).collect();
+                ExperimentResult::LearningRate {
+                    points: aggregate::sweep(&runs, "lr"),
+                    chosen: selected_lr.unwrap_or(f64::NAN),
+                }
+            }
+            Kind::Ablation => {
+                let axis = e.x_key.clone().unwrap_or_default();
+                let mut runs = Vec::new();
+                for spec in &e.runs {
+                    let dir = cache.dir(spec);
+                    runs.push(ablation::AblationRun {
+                        spec,
+                        accuracy: accuracy_of(spec),
+                        diagnostics: read_json(&dir.join("diagnostics.json"))?,
+                        bounds: bounds_of(&dir, spec)?,
+                    });
+                }
+                ExperimentResult::Ablation {
+                    cells: ablation::summarise(&runs, &axis),
+                    axis,
+                }
+            }
             Kind::Depth | Kind::Fraction => {
                 let key = e.kind.x_key().unwrap_or("depth");
                 let runs: Vec<(&TrainConfig, f64)> =
@@ -398,6 +447,12 @@ fn write_outputs(out: &Path, section: &Section) -> Result<Vec<String>> {
                 figures::severity(&out.join(&svg), &summary.by_severity)?;
                 files.push(svg);
             }
+            ExperimentResult::LearningRate { points, .. } => {
+                let svg = format!("{}.svg", e.name);
+                figures::sweep(&out.join(&svg), &e.title, "peak learning rate", points)?;
+                files.push(svg);
+            }
+            ExperimentResult::Ablation { .. } => {}
             ExperimentResult::Smoothing { curves, spectra } => {
                 let cosine = format!("{}-cosine.svg", e.name);
                 figures::cosine(&out.join(&cosine), curves)?;

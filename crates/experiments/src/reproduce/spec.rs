@@ -33,6 +33,14 @@ pub enum Kind {
     Corruption,
     /// Per-layer token cosine and realised spectra of H of the trained models (axis `depth`).
     Smoothing,
+    /// One setting of the spectral construction varied at one depth (the file's `axis`: `form`,
+    /// `spectral_upper`, `spectral_eps` or `nonneg_gamma`): accuracy, last-block cosine and the
+    /// fraction of saturated eigenvalues.
+    Ablation,
+    /// The learning-rate selection: plain attention on a validation split cut from the training
+    /// set (axis `lr`); the best mean validation accuracy gives the `lr = "selected"` of every
+    /// other experiment. Runs first.
+    Lr,
 }
 
 impl Kind {
@@ -41,10 +49,18 @@ impl Kind {
         match self {
             Kind::Depth | Kind::Smoothing => Some("depth"),
             Kind::Fraction => Some("train_fraction"),
-            Kind::Corruption => None,
+            Kind::Lr => Some("lr"),
+            Kind::Corruption | Kind::Ablation => None,
         }
     }
 }
+
+/// The settings an ablation file may vary (its `axis`).
+pub const ABLATION_AXES: [&str; 4] = ["form", "spectral_upper", "spectral_eps", "nonneg_gamma"];
+
+/// The value `lr = "selected"` in an experiment or profile table: the learning rate the `lr`
+/// experiment chooses ([`Kind::Lr`]), filled in by the runner before the runs are planned.
+pub const SELECTED_LR: &str = "selected";
 
 /// The axes every experiment averages over or compares.
 const VARIANT_KEY: &str = "attention";
@@ -58,9 +74,13 @@ struct ExperimentFile {
     title: String,
     #[serde(default)]
     description: String,
+    /// The varied setting of an ablation (one of [`ABLATION_AXES`]).
+    #[serde(default)]
+    axis: Option<String>,
     smoke: Option<toml::Table>,
     quick: Option<toml::Table>,
-    full: Option<toml::Table>,
+    extended: Option<toml::Table>,
+    gpu: Option<toml::Table>,
 }
 
 /// The corrupted test sets the models of a corruption experiment are evaluated on.
@@ -137,6 +157,11 @@ pub struct Experiment {
     pub runs: Vec<TrainConfig>,
     /// What to evaluate on (corruption experiments only).
     pub corruption: Option<CorruptionSpec>,
+    /// The grid key on the x axis: the kind's ([`Kind::x_key`]) or an ablation's `axis`.
+    pub x_key: Option<String>,
+    /// Whether the runs take the selected learning rate (`lr = "selected"`): their `lr` is a
+    /// placeholder until the runner sets it.
+    pub selected_lr: bool,
 }
 
 fn read(path: &Path) -> Result<String> {
@@ -212,7 +237,8 @@ pub fn experiment_from_str(
     let table = match profile {
         Profile::Smoke => f.smoke,
         Profile::Quick => f.quick,
-        Profile::Full => f.full,
+        Profile::Extended => f.extended,
+        Profile::Gpu => f.gpu,
     };
     let Some(mut table) = table else {
         return Ok(None);
@@ -240,11 +266,38 @@ pub fn experiment_from_str(
         }
         (_, None) => {}
     }
+    let x_key: Option<String> = match (f.kind, f.axis) {
+        (Kind::Ablation, Some(a)) if ABLATION_AXES.contains(&a.as_str()) => Some(a),
+        (Kind::Ablation, other) => {
+            return Err(ReproError::spec(
+                &shown,
+                format!(
+                    "an ablation needs `axis`, one of {} (got {other:?})",
+                    ABLATION_AXES.join(", ")
+                ),
+            ))
+        }
+        (_, Some(_)) => {
+            return Err(ReproError::spec(&shown, "only kind = \"ablation\" takes an `axis`"))
+        }
+        (kind, None) => kind.x_key().map(String::from),
+    };
     let mut merged = base.clone();
     merged.extend(table);
-    // Only the variant, the seed and the kind's x axis may vary: anything else would be averaged
-    // over silently.
-    let allowed = [Some(VARIANT_KEY), Some(SEED_KEY), f.kind.x_key()];
+    let selected_lr = merged.get("lr").and_then(|v| v.as_str()) == Some(SELECTED_LR);
+    if selected_lr {
+        if f.kind == Kind::Lr {
+            return Err(ReproError::spec(
+                &shown,
+                "the lr experiment chooses the learning rate: give it a list of values",
+            ));
+        }
+        // A placeholder the runner replaces by the chosen value before anything is planned.
+        merged.insert("lr".into(), toml::Value::Float(0.0));
+    }
+    // Only the variant, the seed and the x axis may vary: anything else would be averaged over
+    // silently.
+    let allowed = [Some(VARIANT_KEY), Some(SEED_KEY), x_key.as_deref()];
     for (key, value) in &merged {
         if value.is_array() && !allowed.contains(&Some(key.as_str())) {
             return Err(ReproError::spec(
@@ -260,7 +313,7 @@ pub fn experiment_from_str(
             ));
         }
     }
-    if let Some(x) = f.kind.x_key() {
+    if let Some(x) = x_key.as_deref() {
         if !merged.get(x).is_some_and(|v| v.is_array()) {
             return Err(ReproError::spec(
                 &shown,
@@ -272,7 +325,12 @@ pub fn experiment_from_str(
         .get(SEED_KEY)
         .and_then(|v| v.as_array())
         .map_or(0, Vec::len);
-    let minimum = if profile == Profile::Smoke { 2 } else { 3 };
+    // The learning-rate selection is not a comparison between variants: one seed may do.
+    let minimum = match (profile, f.kind) {
+        (_, Kind::Lr) => 1,
+        (Profile::Smoke, _) => 2,
+        _ => 3,
+    };
     if seeds < minimum {
         return Err(ReproError::spec(
             &shown,
@@ -301,6 +359,8 @@ pub fn experiment_from_str(
         description: f.description.trim().to_string(),
         runs,
         corruption,
+        x_key,
+        selected_lr,
     }))
 }
 
@@ -325,8 +385,13 @@ pub fn load_experiments(dir: &Path, profile: Profile, only: &[String]) -> Result
         .iter()
         .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
         .collect();
-    for o in only {
-        if !names.contains(o) {
+    // The learning-rate selection always runs: the other experiments may depend on it.
+    let mut only = only.to_vec();
+    if !only.is_empty() {
+        only.push("lr".into());
+    }
+    for o in &only {
+        if o != "lr" && !names.contains(o) {
             return Err(ReproError::spec(
                 dir.display(),
                 format!("no experiment {o:?} (known: {})", names.join(", ")),
@@ -342,7 +407,8 @@ pub fn load_experiments(dir: &Path, profile: Profile, only: &[String]) -> Result
             out.push(e);
         }
     }
-    // Report order: (a) depth, (b) data, (c) corruption, (d) smoothing; by name within a kind.
+    // Report order: (a) depth, (b) data, (c) corruption, (d) smoothing, the ablations, the
+    // learning-rate selection; by name within a kind.
     out.sort_by_key(|e| (e.kind, e.name.clone()));
     Ok(out)
 }

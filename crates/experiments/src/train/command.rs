@@ -10,7 +10,7 @@ use crate::train::run::{check_start, train_in, TrainData, TrainOptions};
 use crate::train::rundir::{RunDir, DEFAULT_KEEP};
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use eigenformer_data::{DatasetKind, Split};
+use eigenformer_data::{Dataset, DatasetKind, Split};
 use eigenformer_model::ViTConfig;
 use std::path::PathBuf;
 
@@ -99,7 +99,34 @@ pub fn model_config(args: &TrainConfig, kind: DatasetKind) -> Result<ViTConfig> 
             kind.name()
         );
     }
-    Ok(cfg)
+    super::spectral_init::apply(cfg, args)
+}
+
+/// The training and evaluation sets of `run`: with `val_images`, a class-balanced validation
+/// set of that size is cut from the training split (drawn with the seed) and stands in for the
+/// test set, which is then never read; the training fraction applies to what remains.
+pub fn load_splits(
+    run: &TrainConfig,
+    kind: DatasetKind,
+    data_dir: Option<&std::path::Path>,
+) -> Result<(Dataset, Dataset)> {
+    let full = kind.load(Split::Train, data_dir)?;
+    match run.val_images {
+        None => Ok((
+            full.train_fraction(run.train_fraction, run.seed)?,
+            kind.load(Split::Test, data_dir)?,
+        )),
+        Some(n) => {
+            if n >= full.len() {
+                bail!(
+                    "val_images {n} must be smaller than the {} training images",
+                    full.len()
+                );
+            }
+            let (val, rest) = full.split_balanced(n, run.seed)?;
+            Ok((rest.train_fraction(run.train_fraction, run.seed)?, val))
+        }
+    }
 }
 
 /// Run the command.
@@ -116,10 +143,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     };
     let dir = RunDir::open(&args.out)?;
     check_start(&dir, &opts)?;
-    let train_set = kind
-        .load(Split::Train, args.data_dir.as_deref())?
-        .train_fraction(run.train_fraction, run.seed)?;
-    let mut test_set = kind.load(Split::Test, args.data_dir.as_deref())?;
+    let (train_set, mut test_set) = load_splits(&run, kind, args.data_dir.as_deref())?;
     if let Some(n) = run.eval_limit {
         let idx: Vec<usize> = (0..n.min(test_set.len())).collect();
         test_set = test_set.select(&idx)?;

@@ -10,14 +10,16 @@
 
 use clap::Args;
 use eigenformer_data::DatasetKind;
-use eigenformer_model::{AttentionKind, ViTConfig};
+use eigenformer_model::{AttentionKind, SpectralForm, SpectralOptions, ViTConfig};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// Bumped when a change of the training code makes cached runs stale (it is part of every hash).
 /// 2: the crash-safe run directory (checkpoints/epoch-N/, manifest) and checksummed results;
 /// a run cached by version 1 has neither, so it is trained again under a new hash.
-pub const CACHE_VERSION: u32 = 2;
+/// 3: the spectral form, clips, initialisation, drop-path, patch size, crop padding, fixed
+/// steps per epoch and the validation split became settings (and the diagnostics gained H_eff).
+pub const CACHE_VERSION: u32 = 3;
 
 /// Largest training step [`TrainConfig::validate`] accepts: the batch size times one image's
 /// activation estimate ([`ViTConfig::activation_floats_per_image`]), 2³³ floats (32 GiB). Why:
@@ -61,6 +63,21 @@ fn default_clip() -> f64 {
 fn default_train_fraction() -> f64 {
     1.0
 }
+fn default_form() -> String {
+    "symmetric".into()
+}
+fn default_spectral_eps() -> f64 {
+    1e-4
+}
+fn default_spectral_upper() -> f64 {
+    1.0
+}
+fn default_spectral_init() -> String {
+    "matched".into()
+}
+
+/// The initialisations of the spectral eigenvalues `spectral_init` accepts.
+pub const SPECTRAL_INITS: [&str; 2] = ["matched", "uniform"];
 
 /// The configuration of one training run. Field order is the order of the JSON, which the run
 /// hash covers: append new fields at the end with a default that reproduces the old behaviour.
@@ -139,6 +156,69 @@ pub struct TrainConfig {
     #[arg(long)]
     #[serde(default)]
     pub eval_limit: Option<usize>,
+    /// Form of the spectral H_h: symmetric (the paper's Q(Θ) diag(λ) Q(Θ)ᵀ), general
+    /// (V diag(λ) V⁻¹) or lowrank (our tied d×d_h extension).
+    #[arg(long, default_value_t = default_form(), value_parser = parse_form)]
+    #[serde(default = "default_form")]
+    pub form: String,
+    /// Lower clip ε of the spectral |λ|.
+    #[arg(long, default_value_t = default_spectral_eps())]
+    #[serde(default = "default_spectral_eps")]
+    pub spectral_eps: f64,
+    /// Upper clip of the spectral |λ|.
+    #[arg(long, default_value_t = default_spectral_upper())]
+    #[serde(default = "default_spectral_upper")]
+    pub spectral_upper: f64,
+    /// Initial spectral eigenvalues: `matched` (|λ| spread in [r/2, r] with r the spectral
+    /// radius of plain attention's H_h at initialisation, so both start alike) or `uniform`
+    /// (|λ| in [0.09, 0.9]·upper).
+    #[arg(long, default_value_t = default_spectral_init(), value_parser = parse_spectral_init)]
+    #[serde(default = "default_spectral_init")]
+    pub spectral_init: String,
+    /// Use |γ| in the LayerNorm that feeds each attention, so it cannot flip H's signs (C8).
+    #[arg(long)]
+    #[serde(default)]
+    pub nonneg_gamma: bool,
+    /// Maximal drop-path rate (linear in depth).
+    #[arg(long, default_value_t = 0.0)]
+    #[serde(default)]
+    pub drop_path: f64,
+    /// Override the preset's patch size.
+    #[arg(long)]
+    #[serde(default)]
+    pub patch_size: Option<usize>,
+    /// Random-crop padding of the training augmentation (overrides the dataset's default:
+    /// 4 for CIFAR, 0 for the MNISTs).
+    #[arg(long)]
+    #[serde(default)]
+    pub crop_pad: Option<usize>,
+    /// Optimiser steps per epoch, drawn from consecutive shuffled passes over the training set
+    /// (default: one pass). Fixing it gives every training-set size the same number of steps.
+    #[arg(long)]
+    #[serde(default)]
+    pub epoch_steps: Option<usize>,
+    /// Hold out this many class-balanced training images (drawn with the seed) and evaluate on
+    /// them instead of the test set: how a learning rate is chosen without the test set.
+    #[arg(long)]
+    #[serde(default)]
+    pub val_images: Option<usize>,
+}
+
+fn parse_form(text: &str) -> Result<String, String> {
+    text.parse::<SpectralForm>()
+        .map(|f| f.name().to_string())
+        .map_err(|e| e.to_string())
+}
+
+fn parse_spectral_init(text: &str) -> Result<String, String> {
+    if SPECTRAL_INITS.contains(&text) {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "unknown spectral_init {text:?} (known: {})",
+            SPECTRAL_INITS.join(", ")
+        ))
+    }
 }
 
 fn parse_attention(text: &str) -> Result<String, String> {
@@ -196,8 +276,44 @@ impl TrainConfig {
                 return bad(format!("{name} must be finite and non-negative, got {v}"));
             }
         }
-        if [self.depth, self.width, self.heads, self.max_train_batches].contains(&Some(0)) {
-            return bad("depth, width, heads and max_train_batches must be at least 1".into());
+        if [
+            self.depth,
+            self.width,
+            self.heads,
+            self.max_train_batches,
+            self.patch_size,
+            self.epoch_steps,
+            self.val_images,
+        ]
+        .contains(&Some(0))
+        {
+            return bad(
+                "depth, width, heads, max_train_batches, patch_size, epoch_steps and val_images \
+                 must be at least 1"
+                    .into(),
+            );
+        }
+        if let Err(e) = parse_form(&self.form) {
+            return bad(e);
+        }
+        if let Err(e) = parse_spectral_init(&self.spectral_init) {
+            return bad(e);
+        }
+        if !(self.spectral_eps.is_finite()
+            && self.spectral_eps > 0.0
+            && self.spectral_upper.is_finite()
+            && self.spectral_upper >= self.spectral_eps)
+        {
+            return bad(format!(
+                "need 0 < spectral_eps ≤ spectral_upper, got spectral_eps {} and spectral_upper {}",
+                self.spectral_eps, self.spectral_upper
+            ));
+        }
+        if !(self.drop_path.is_finite() && (0.0..1.0).contains(&self.drop_path)) {
+            return bad(format!("drop_path must be in [0, 1), got {}", self.drop_path));
+        }
+        if self.crop_pad.is_some_and(|p| p > 64) {
+            return bad("crop_pad must be at most 64 pixels".into());
         }
         if self.eval_limit == Some(0) {
             return bad(
@@ -244,6 +360,17 @@ impl TrainConfig {
         if let Some(h) = self.heads {
             cfg.heads = h;
         }
+        if let Some(p) = self.patch_size {
+            cfg.patch_size = p;
+        }
+        cfg.spectral = SpectralOptions {
+            form: self.form.parse().unwrap_or_default(),
+            eps: self.spectral_eps as f32,
+            upper: self.spectral_upper as f32,
+            ..cfg.spectral
+        };
+        cfg.nonneg_ln_gamma = self.nonneg_gamma;
+        cfg.drop_path = self.drop_path as f32;
         if let Some(kind) = DatasetKind::from_name(&self.dataset) {
             cfg.classes = kind.classes();
         }
@@ -271,6 +398,23 @@ impl TrainConfig {
         if self.train_fraction < 1.0 {
             s.push_str(&format!(" fraction={}", self.train_fraction));
         }
+        if self.attention_kind().is_spectral() {
+            if self.form != default_form() {
+                s.push_str(&format!(" form={}", self.form));
+            }
+            if self.spectral_upper != default_spectral_upper() {
+                s.push_str(&format!(" upper={}", self.spectral_upper));
+            }
+            if self.spectral_eps != default_spectral_eps() {
+                s.push_str(&format!(" eps={}", self.spectral_eps));
+            }
+        }
+        if self.nonneg_gamma {
+            s.push_str(" nonneg-gamma");
+        }
+        if self.val_images.is_some() {
+            s.push_str(&format!(" lr={} (validation)", self.lr));
+        }
         s.push_str(&format!(" seed={}", self.seed));
         s
     }
@@ -282,7 +426,11 @@ impl TrainConfig {
             Some(DatasetKind::Cifar10 | DatasetKind::Cifar100 | DatasetKind::Cifar10Jpeg) => 50_000,
             _ => 60_000,
         };
+        let full = full - self.val_images.unwrap_or(0).min(full);
         let subset = (full as f64 * self.train_fraction).round() as usize;
+        if let Some(steps) = self.epoch_steps {
+            return steps * self.batch_size;
+        }
         match self.max_train_batches {
             Some(m) => subset.min(m * self.batch_size),
             None => subset,

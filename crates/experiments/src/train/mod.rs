@@ -9,6 +9,7 @@ pub mod diagnostics;
 pub mod eval;
 pub mod run;
 pub mod rundir;
+pub mod spectral_init;
 pub mod step;
 
 pub use step::{parameter_groups, StepStats, TrainHyper, Trainer, TrainingError};

@@ -16,7 +16,7 @@ use super::eval::{evaluate, EvalResult};
 use super::rundir::{RunDir, DEFAULT_KEEP};
 use super::{TrainHyper, Trainer};
 use anyhow::{bail, Context, Result};
-use eigenformer_data::{Dataset, DatasetKind, Loader};
+use eigenformer_data::{Augment, Dataset, DatasetKind, Loader};
 use eigenformer_model::{ViT, ViTConfig};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
@@ -130,6 +130,33 @@ pub fn resolve_hyper(run: &TrainConfig, steps_per_epoch: usize) -> TrainHyper {
         clip_grad_norm: run.clip_norm(),
         ..TrainHyper::default()
     }
+}
+
+/// The batches of (logical) epoch `epoch`. Without `epoch_steps`: the first `steps_per_epoch`
+/// batches of pass `epoch` over the data. With it: global steps `epoch·S .. (epoch+1)·S` of the
+/// stream of consecutive passes (step g is batch `g mod P` of pass `g div P`, P batches per
+/// pass), so the batches are a function of the global step alone and a resumed run sees the
+/// same ones.
+fn epoch_batches<'a>(
+    loader: &'a Loader<'a>,
+    epoch: usize,
+    steps_per_epoch: usize,
+    epoch_steps: Option<usize>,
+) -> Box<dyn Iterator<Item = (ndarray::Array4<f32>, Vec<usize>)> + 'a> {
+    if epoch_steps.is_none() {
+        return Box::new(loader.epoch(epoch as u64).take(steps_per_epoch));
+    }
+    let per_pass = loader.num_batches().max(1);
+    let first = epoch * steps_per_epoch;
+    let (pass, offset) = (first / per_pass, first % per_pass);
+    // `skip` on one pass's iterator does not convert the skipped batches.
+    Box::new(
+        loader
+            .epoch(pass as u64)
+            .skip(offset)
+            .chain((pass + 1..).flat_map(move |p| loader.epoch(p as u64)))
+            .take(steps_per_epoch),
+    )
 }
 
 /// How training into a run directory starts, decided from the options and what the directory
@@ -276,13 +303,21 @@ pub fn train_in(dir: &RunDir, opts: &TrainOptions, data: &TrainData) -> Result<T
     let run = &opts.run;
     let cfg = &opts.model_config;
     let start = check_start(dir, opts)?;
-    let loader = Loader::train(&data.train, data.kind, run.batch_size, run.seed)?;
-    let steps_per_epoch = match run.max_train_batches {
-        Some(m) => loader.num_batches().min(m.max(1)),
-        None => loader.num_batches(),
+    let mut loader = Loader::train(&data.train, data.kind, run.batch_size, run.seed)?;
+    if let Some(pad) = run.crop_pad {
+        loader = loader.augment(Augment {
+            crop_pad: pad,
+            ..data.kind.train_augment()
+        });
+    }
+    let steps_per_epoch = match (run.epoch_steps, run.max_train_batches) {
+        (Some(s), _) => s,
+        (None, Some(m)) => loader.num_batches().min(m.max(1)),
+        (None, None) => loader.num_batches(),
     };
     let hyper = resolve_hyper(run, steps_per_epoch);
     let model = ViT::new(cfg.clone(), run.seed)?;
+    let initial_radius = super::spectral_init::mean_spectral_radius(&model)?;
     let mut trainer = Trainer::new(model, hyper, run.seed)?;
 
     let mut start_epoch = 0;
@@ -377,6 +412,8 @@ pub fn train_in(dir: &RunDir, opts: &TrainOptions, data: &TrainData) -> Result<T
         "train_images": data.train.len(),
         "test_images": data.test.len(),
         "steps_per_epoch": steps_per_epoch,
+        "initial_spectral_radius": initial_radius,
+        "plain_initial_spectral_radius": cfg.spectral.init_radius,
     });
 
     let end_epoch = opts.stop_after.map_or(run.epochs, |s| s.min(run.epochs));
@@ -395,7 +432,9 @@ pub fn train_in(dir: &RunDir, opts: &TrainOptions, data: &TrainData) -> Result<T
         bar.set_message(format!("{}/{}", epoch + 1, run.epochs));
         let start = Instant::now();
         let (mut loss_sum, mut images, mut last_lr) = (0f64, 0usize, 0f32);
-        for (b, (x, labels)) in loader.epoch(epoch as u64).take(steps_per_epoch).enumerate() {
+        for (b, (x, labels)) in epoch_batches(&loader, epoch, steps_per_epoch, run.epoch_steps)
+            .enumerate()
+        {
             let stats = trainer.train_step(&x, &labels).with_context(|| {
                 format!(
                     "epoch {}, batch {b}: training stopped; {}",
