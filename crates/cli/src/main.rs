@@ -40,6 +40,7 @@ enum Cli {
 /// chain on stderr (as `fn main() -> Result` prints it) and 1.
 fn main() -> ExitCode {
     eigenformer_tensor::memory::retain_freed_memory();
+    eigenformer_linalg::use_sequential_factorisations();
     quiet_on_closed_pipes();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,

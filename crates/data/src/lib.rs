@@ -274,8 +274,12 @@ impl Dataset {
         }
         const VALIDATION_STREAM: u64 = 0x7661_6c69_6461_7465; // "validate"
         let fraction = n as f64 / self.len() as f64;
-        let chosen =
-            class_balanced_subset(&self.labels, self.classes, fraction, seed ^ VALIDATION_STREAM)?;
+        let chosen = class_balanced_subset(
+            &self.labels,
+            self.classes,
+            fraction,
+            seed ^ VALIDATION_STREAM,
+        )?;
         let mut is_val = vec![false; self.len()];
         for &i in &chosen {
             is_val[i] = true;

@@ -43,3 +43,11 @@ pub use convert::{from_faer, to_faer};
 pub use error::{LinalgError, Result};
 pub use qr::qr_sign_fixed;
 pub use solve::{solve, solve_residual_checked, RCOND_MIN, RESIDUAL_RTOL};
+
+/// Run faer's factorisations on the calling thread. Why: the matrices here are small (the
+/// spectral forms' d×d bases, a head's H), and faer's default of spreading each factorisation
+/// over the rayon pool costs more in thread wake-ups than it saves; the callers already run
+/// their own work in parallel (rayon over heads, images and GEMM blocks).
+pub fn use_sequential_factorisations() {
+    faer::set_global_parallelism(faer::Par::Seq);
+}

@@ -126,9 +126,8 @@ pub fn summarise(runs: &[AblationRun<'_>], axis: &str) -> Vec<AblationCell> {
                 })
                 .collect();
             seeds.sort_by_key(|s| s.seed);
-            let of = |f: fn(&AblationSeed) -> f64| {
-                Stat::of(&seeds.iter().map(f).collect::<Vec<_>>())
-            };
+            let of =
+                |f: fn(&AblationSeed) -> f64| Stat::of(&seeds.iter().map(f).collect::<Vec<_>>());
             out.push(AblationCell {
                 attention: v.clone(),
                 x,
@@ -180,7 +179,13 @@ mod tests {
             rank: 4,
         };
         let d = diag(
-            vec![[-1e-4, 0.0], [-0.2, 0.0], [-0.1, 0.0], [-0.05, 0.0], [0.0, 0.0]],
+            vec![
+                [-1e-4, 0.0],
+                [-0.2, 0.0],
+                [-0.1, 0.0],
+                [-0.05, 0.0],
+                [0.0, 0.0],
+            ],
             0.5,
         );
         assert!((saturated_fraction(&d, Some(&b)) - 0.5).abs() < 1e-12);

@@ -44,7 +44,10 @@ pub fn check(experiments: &[Experiment]) -> Result<()> {
         ));
     }
     if lr.len() > 1 {
-        return Err(ReproError::spec("experiments", "more than one lr experiment"));
+        return Err(ReproError::spec(
+            "experiments",
+            "more than one lr experiment",
+        ));
     }
     for e in lr {
         if let Some(r) = e

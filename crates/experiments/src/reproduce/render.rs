@@ -413,7 +413,10 @@ pub fn experiment_csv(r: &ExperimentResult) -> String {
             }
         }
         ExperimentResult::Ablation { axis, cells } => {
-            let _ = writeln!(s, "attention,{axis},label,seed,accuracy,last_cosine,saturated");
+            let _ = writeln!(
+                s,
+                "attention,{axis},label,seed,accuracy,last_cosine,saturated"
+            );
             for c in cells {
                 for r in &c.runs {
                     let _ = writeln!(

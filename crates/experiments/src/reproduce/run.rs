@@ -240,7 +240,10 @@ pub fn run(opts: &Options, exec: &mut dyn Executor) -> Result<Section> {
             .map(|(p, r)| (&p.spec, r.test_accuracy))
             .collect();
         let chosen = lr_select::choose(&aggregate::sweep(&runs, "lr")).ok_or_else(|| {
-            ReproError::spec("experiments/lr.toml", "no learning rate gave a finite accuracy")
+            ReproError::spec(
+                "experiments/lr.toml",
+                "no learning rate gave a finite accuracy",
+            )
         })?;
         lr_select::apply(&mut experiments, chosen);
         selected_lr = Some(chosen);

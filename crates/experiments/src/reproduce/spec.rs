@@ -278,7 +278,10 @@ pub fn experiment_from_str(
             ))
         }
         (_, Some(_)) => {
-            return Err(ReproError::spec(&shown, "only kind = \"ablation\" takes an `axis`"))
+            return Err(ReproError::spec(
+                &shown,
+                "only kind = \"ablation\" takes an `axis`",
+            ))
         }
         (kind, None) => kind.x_key().map(String::from),
     };

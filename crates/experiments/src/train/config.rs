@@ -310,7 +310,10 @@ impl TrainConfig {
             ));
         }
         if !(self.drop_path.is_finite() && (0.0..1.0).contains(&self.drop_path)) {
-            return bad(format!("drop_path must be in [0, 1), got {}", self.drop_path));
+            return bad(format!(
+                "drop_path must be in [0, 1), got {}",
+                self.drop_path
+            ));
         }
         if self.crop_pad.is_some_and(|p| p > 64) {
             return bad("crop_pad must be at most 64 pixels".into());

@@ -236,7 +236,11 @@ mod tests {
         let h = Array2::<f64>::eye(d);
         let gamma = Array1::from_elem(d, -2.0);
         let m = effective_operator(&h, &gamma, 4.0);
-        let mut eig: Vec<f64> = eigenvalues(m.view()).unwrap().iter().map(|z| z.re).collect();
+        let mut eig: Vec<f64> = eigenvalues(m.view())
+            .unwrap()
+            .iter()
+            .map(|z| z.re)
+            .collect();
         eig.sort_by(f64::total_cmp);
         let want = [-0.5, -0.5, -0.5, 0.0];
         for (a, b) in eig.iter().zip(want) {

@@ -432,8 +432,8 @@ pub fn train_in(dir: &RunDir, opts: &TrainOptions, data: &TrainData) -> Result<T
         bar.set_message(format!("{}/{}", epoch + 1, run.epochs));
         let start = Instant::now();
         let (mut loss_sum, mut images, mut last_lr) = (0f64, 0usize, 0f32);
-        for (b, (x, labels)) in epoch_batches(&loader, epoch, steps_per_epoch, run.epoch_steps)
-            .enumerate()
+        for (b, (x, labels)) in
+            epoch_batches(&loader, epoch, steps_per_epoch, run.epoch_steps).enumerate()
         {
             let stats = trainer.train_step(&x, &labels).with_context(|| {
                 format!(

@@ -10,7 +10,9 @@ use eigenformer_spectral::linalg::eigenvalues;
 
 /// Mean over every head of every layer of the spectral radius max|eig(H_h)| of `model`.
 pub fn mean_spectral_radius(model: &ViT) -> Result<f64> {
-    let heads = model.head_h_matrices().context("the H matrices of the heads")?;
+    let heads = model
+        .head_h_matrices()
+        .context("the H matrices of the heads")?;
     let (mut sum, mut count) = (0.0, 0usize);
     for head in heads.iter().flatten() {
         let radius = eigenvalues(head.h.view())?
@@ -68,7 +70,10 @@ mod tests {
             let r = plain_initial_radius(&cfg, 0).unwrap();
             assert!(r > 1e-4 && r < 0.1, "plain radius {r}");
             let got = mean_spectral_radius(&ViT::new(cfg, 0).unwrap()).unwrap();
-            assert!(got <= r * 1.0001 && got >= 0.5 * r, "{attention}: {got} vs {r}");
+            assert!(
+                got <= r * 1.0001 && got >= 0.5 * r,
+                "{attention}: {got} vs {r}"
+            );
             let uniform = run(attention, "uniform");
             let cfg = apply(uniform.vit_config().unwrap(), &uniform).unwrap();
             assert_eq!(cfg.spectral.init_radius, None);
