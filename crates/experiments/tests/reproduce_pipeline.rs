@@ -100,12 +100,12 @@ impl Executor for Fake {
                 .collect(),
             eigenvalues_h_eff: vec![],
             regime: "smoothing".into(),
-            regime_eff: if sign < 0.0 {
-                "sharpening"
-            } else {
-                "smoothing"
-            }
-            .into(),
+            // regime_eff says "smoothing" for every variant, regime_sigma (measured σ_l) says
+            // "sharpening" for spectral-: T6 holds only if regime_sigma is preferred.
+            regime_eff: "smoothing".into(),
+            eigenvalues_h_sigma: None,
+            regime_sigma: (sign < 0.0).then_some("sharpening".into()),
+            asymmetry: None,
         };
         // Smoothing per variant: spectral+ most, plain between, spectral- least (higher cosine,
         // lower ‖HC‖/‖DC‖), so that T5 holds.
@@ -122,6 +122,8 @@ impl Executor for Fake {
                     index: l,
                     mean_cosine: 0.3 + 0.1 * smooth + 0.05 * l as f64 + 0.01 * spec.seed as f64,
                     hc_dc: 1.0 - 0.2 * smooth + 0.01 * spec.seed as f64,
+                    mean_cosine_centred: Some(0.1 * smooth),
+                    sigma: Some(1.0),
                     heads: vec![head.clone(); cfg.heads],
                 })
                 .collect(),
@@ -570,6 +572,8 @@ fn reproduce_runner_end_to_end_with_a_fake_executor() {
     assert!(t1["level"].as_f64().unwrap() >= 0.95);
     assert_eq!(json[5]["endpoint"]["kind"], "head-count");
     assert!(md.contains(" ± "));
+    // The centred cosine is shown beside the raw one.
+    assert!(md.contains("| spectral+ centred |"), "{md}");
 
     // A second run trains and evaluates nothing.
     let mut again = Fake::default();

@@ -5,7 +5,8 @@
 use super::stats::Stat;
 use crate::eval::CorruptionReport;
 use crate::train::config::TrainConfig;
-use serde::{Deserialize, Serialize};
+use crate::train::diagnostics::{Diagnostics, HeadDiagnostics, LayerDiagnostics};
+use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// The variants of `specs` in order of first appearance (the order of the experiment file).
@@ -214,56 +215,14 @@ pub struct SpectralBounds {
     pub rank: usize,
 }
 
-/// The part of a run's `diagnostics.json` that the report reads.
-///
-/// Why a mirror of [`crate::train::diagnostics::Diagnostics`] and not that type: the fields added
-/// after the first layout (σ_l, the centred cosine, the regime of H_eff with the measured σ_l)
-/// are optional here, so that the run cache's older `diagnostics.json` files still aggregate
-/// (their runs simply lack those numbers) instead of forcing every cached model to retrain.
-/// Unknown fields are ignored, so the trainer may add more.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunDiagnostics {
-    pub layers: Vec<LayerRecord>,
-}
-
-/// One layer of [`RunDiagnostics`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LayerRecord {
-    /// Mean pairwise token cosine of the block's output (CLS included).
-    pub mean_cosine: f64,
-    /// ‖HC‖/‖DC‖ of the block's output.
-    pub hc_dc: f64,
-    /// The measured scale σ_l of the LayerNorm input (newer files only).
-    #[serde(default)]
-    pub sigma: Option<f64>,
-    /// Mean pairwise cosine of the tokens after removing their mean (newer files only).
-    #[serde(default)]
-    pub mean_cosine_centred: Option<f64>,
-    pub heads: Vec<HeadRecord>,
-}
-
-/// One head of [`LayerRecord`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HeadRecord {
-    /// Eigenvalues of H_h as `[re, im]`.
-    pub eigenvalues_h: Vec<[f64; 2]>,
-    /// Regime of (mean attention, H_h).
-    pub regime: String,
-    /// Regime of (mean attention, diag(γ) H_h).
-    pub regime_eff: String,
-    /// Regime of H_eff = P_d diag(γ) H / σ_l with the measured σ_l (theory C8; newer files only).
-    #[serde(default)]
-    pub regime_sigma: Option<String>,
-}
-
-impl HeadRecord {
-    /// The regime of the operator the block really applies: with the measured σ_l when the file
-    /// has it (C8), else the one of diag(γ) H_h; and whether it was the former.
-    pub fn effective_regime(&self) -> (&str, bool) {
-        match &self.regime_sigma {
-            Some(r) => (r.as_str(), true),
-            None => (self.regime_eff.as_str(), false),
-        }
+/// The regime of the operator a trained head's block really applies: that of H_eff =
+/// P_d diag(γ) H / σ_l with the measured σ_l when the run's `diagnostics.json` has it (C8), else
+/// that of diag(γ) H_h (files written before σ_l was measured, still in the run cache); and
+/// whether it was the former.
+pub fn effective_regime(head: &HeadDiagnostics) -> (&str, bool) {
+    match &head.regime_sigma {
+        Some(r) => (r.as_str(), true),
+        None => (head.regime_eff.as_str(), false),
     }
 }
 
@@ -282,7 +241,7 @@ pub fn contradicts_sign(attention: &str, regime: &str) -> Option<bool> {
 #[derive(Debug, Clone)]
 pub struct SmoothingRun<'a> {
     pub spec: &'a TrainConfig,
-    pub diagnostics: RunDiagnostics,
+    pub diagnostics: Diagnostics,
     /// The bounds of a spectral variant (None for the others).
     pub bounds: Option<SpectralBounds>,
 }
@@ -324,7 +283,7 @@ pub struct SpectrumSummary {
     pub heads_violating: usize,
     /// Largest distance of a nonzero eigenvalue from the allowed set (0 when inside).
     pub max_violation: f64,
-    /// Spectral heads whose effective regime was classified (see [`HeadRecord::effective_regime`]),
+    /// Spectral heads whose effective regime was classified (see [`effective_regime`]),
     /// those whose regime contradicts the variant's sign ([`contradicts_sign`]), and how many of
     /// the classified ones used the regime with the measured σ_l.
     pub regime_heads: usize,
@@ -391,7 +350,7 @@ pub fn smoothing(runs: &[SmoothingRun<'_>]) -> (Vec<CosineCurve>, Vec<SpectrumSu
                     (!vals.is_empty()).then(|| Stat::of(&vals))
                 })
                 .collect();
-            let last = |f: fn(&LayerRecord) -> f64| -> PerSeed {
+            let last = |f: fn(&LayerDiagnostics) -> f64| -> PerSeed {
                 let mut out: PerSeed = mine
                     .iter()
                     .filter_map(|r| {
@@ -429,7 +388,7 @@ pub fn smoothing(runs: &[SmoothingRun<'_>]) -> (Vec<CosineCurve>, Vec<SpectrumSu
                 for layer in &r.diagnostics.layers {
                     for head in &layer.heads {
                         *s.regimes.entry(head.regime.clone()).or_default() += 1;
-                        let (regime, from_sigma) = head.effective_regime();
+                        let (regime, from_sigma) = effective_regime(head);
                         if let Some(bad) = contradicts_sign(&v, regime) {
                             s.regime_heads += 1;
                             s.regime_contradicting += usize::from(bad);
@@ -483,7 +442,8 @@ mod tests {
         .unwrap()
     }
 
-    /// A head as the trainer writes it: the old layout, or with the newer `regime_sigma`.
+    /// A head of `diagnostics.json` in the layout before σ_l was measured, or with the newer fields:
+    /// the run cache holds both.
     fn head(regime_eff: &str, regime_sigma: Option<&str>) -> serde_json::Value {
         let mut h = serde_json::json!({
             "eigenvalues_h": [[0.5, 0.0]],
@@ -499,7 +459,7 @@ mod tests {
         h
     }
 
-    fn diagnostics(heads: Vec<serde_json::Value>, centred: Option<f64>) -> RunDiagnostics {
+    fn diagnostics(heads: Vec<serde_json::Value>, centred: Option<f64>) -> Diagnostics {
         let mut layer = serde_json::json!({
             "index": 0, "mean_cosine": 0.5, "hc_dc": 0.7, "heads": heads,
         });

@@ -11,6 +11,7 @@ use super::spec::{load_experiments, Experiment, Kind, Profile};
 use super::{figures, render};
 use crate::progress::Progress;
 use crate::train::config::TrainConfig;
+use crate::train::diagnostics::Diagnostics;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -291,8 +292,7 @@ pub fn run(opts: &Options, exec: &mut dyn Executor) -> Result<Section> {
                 let mut runs = Vec::new();
                 for spec in &e.runs {
                     let dir = cache.dir(spec);
-                    let diagnostics: aggregate::RunDiagnostics =
-                        read_json(&dir.join("diagnostics.json"))?;
+                    let diagnostics: Diagnostics = read_json(&dir.join("diagnostics.json"))?;
                     runs.push(SmoothingRun {
                         spec,
                         diagnostics,
