@@ -1,7 +1,8 @@
 //! The experiment runner of `eigenformer experiments` (crate::reproduce) end to end with a fake
 //! executor that writes what `eigenformer train`/`eval` would and counts the calls: grid
 //! expansion, configuration hashing, the run cache (finished runs are not rerun, interrupted ones
-//! resume), aggregation (mean ± sd over seeds), verdict rules and the section's Markdown.
+//! resume), aggregation (mean ± sd over seeds), the paired verdict rules and the section's
+//! Markdown.
 
 use eigenformer_experiments::eval::{CorruptionReport, CorruptionResult, SeverityMean};
 use eigenformer_experiments::report::Verdict;
@@ -10,7 +11,7 @@ use eigenformer_experiments::reproduce::cache::{Action, EvalRequest, Executor, R
 use eigenformer_experiments::reproduce::claims::{self, Setting};
 use eigenformer_experiments::reproduce::run::{self, plan, Options};
 use eigenformer_experiments::reproduce::spec::{self, Profile};
-use eigenformer_experiments::reproduce::stats::{compare, Order, Stat};
+use eigenformer_experiments::reproduce::stats::Stat;
 use eigenformer_experiments::reproduce::Result;
 use eigenformer_experiments::train::config::TrainConfig;
 use eigenformer_experiments::train::diagnostics::{Diagnostics, HeadDiagnostics, LayerDiagnostics};
@@ -99,10 +100,19 @@ impl Executor for Fake {
                 .collect(),
             eigenvalues_h_eff: vec![],
             regime: "smoothing".into(),
+            // regime_eff says "smoothing" for every variant, regime_sigma (measured σ_l) says
+            // "sharpening" for spectral-: T6 holds only if regime_sigma is preferred.
             regime_eff: "smoothing".into(),
             eigenvalues_h_sigma: None,
-            regime_sigma: None,
+            regime_sigma: (sign < 0.0).then_some("sharpening".into()),
             asymmetry: None,
+        };
+        // Smoothing per variant: spectral+ most, plain between, spectral- least (higher cosine,
+        // lower ‖HC‖/‖DC‖), so that T5 holds.
+        let smooth = match spec.attention.as_str() {
+            "spectral+" => 2.0,
+            "spectral-" => 0.0,
+            _ => 1.0,
         };
         let diag = Diagnostics {
             epoch: spec.epochs,
@@ -110,14 +120,10 @@ impl Executor for Fake {
             layers: (0..cfg.depth)
                 .map(|l| LayerDiagnostics {
                     index: l,
-                    mean_cosine: if sign > 0.0 {
-                        0.5 + 0.1 * l as f64
-                    } else {
-                        0.3
-                    } + 0.01 * spec.seed as f64,
-                    hc_dc: 1.0,
-                    mean_cosine_centred: None,
-                    sigma: None,
+                    mean_cosine: 0.3 + 0.1 * smooth + 0.05 * l as f64 + 0.01 * spec.seed as f64,
+                    hc_dc: 1.0 - 0.2 * smooth + 0.01 * spec.seed as f64,
+                    mean_cosine_centred: Some(0.1 * smooth),
+                    sigma: Some(1.0),
                     heads: vec![head.clone(); cfg.heads],
                 })
                 .collect(),
@@ -358,77 +364,77 @@ fn reproduce_cache_never_reruns_a_finished_run_and_resumes_an_interrupted_one() 
 }
 
 #[test]
-fn reproduce_stats_and_the_pooled_sd_rule() {
+fn reproduce_stats() {
     let s = Stat::of(&[1.0, 2.0, 3.0]);
     assert_eq!((s.mean, s.n), (2.0, 3));
     assert!((s.sd - 1.0).abs() < 1e-12);
     assert!(Stat::of(&[5.0]).sd.is_nan());
     assert!(Stat::of(&[]).mean.is_nan());
     assert_eq!(s.show(2), "2.00 ± 1.00");
-    let hi = Stat::of(&[3.5, 4.5, 5.5]);
-    assert_eq!(compare(&hi, &s).order, Order::Greater);
-    assert_eq!(compare(&s, &hi).order, Order::Less);
-    let near = Stat::of(&[2.0, 3.0, 4.0]);
-    assert_eq!(compare(&near, &s).order, Order::Tie);
-    assert_eq!(compare(&Stat::of(&[9.0]), &s).order, Order::Undecided);
 }
 
+/// Per-seed values (seeds 0, 1, 2, …) of each variant.
 fn setting(values: &[(&str, &[f64])]) -> Setting {
     Setting {
         label: "s".into(),
-        stats: values
+        runs: values
             .iter()
-            .map(|(v, x)| (v.to_string(), Stat::of(x)))
+            .map(|(v, x)| {
+                (
+                    v.to_string(),
+                    x.iter().enumerate().map(|(i, a)| (i as u64, *a)).collect(),
+                )
+            })
             .collect(),
     }
 }
 
 #[test]
 fn reproduce_verdict_rules() {
+    let decide = |s: &Setting| {
+        claims::spectral_beats_featscale("T1", "x", Some(s))
+            .finish(0.95, None)
+            .claim
+            .verdict
+    };
     let good = setting(&[
         ("featscale", &[0.70, 0.71, 0.72]),
-        ("spectral+", &[0.80, 0.81, 0.82]),
-        ("spectral-", &[0.75, 0.76, 0.77]),
+        ("spectral+", &[0.80, 0.82, 0.82]),
+        ("spectral-", &[0.75, 0.76, 0.78]),
     ]);
-    assert_eq!(
-        claims::spectral_beats_featscale("T1", "x", Some(&good)).verdict,
-        Verdict::Holds
-    );
+    assert_eq!(decide(&good), Verdict::Holds);
     let bad = setting(&[
         ("featscale", &[0.70, 0.71, 0.72]),
-        ("spectral+", &[0.80, 0.81, 0.82]),
-        ("spectral-", &[0.60, 0.61, 0.62]),
+        ("spectral+", &[0.80, 0.82, 0.82]),
+        ("spectral-", &[0.60, 0.62, 0.62]),
     ]);
-    assert_eq!(
-        claims::spectral_beats_featscale("T1", "x", Some(&bad)).verdict,
-        Verdict::Fails
-    );
+    assert_eq!(decide(&bad), Verdict::Fails);
     let noisy = setting(&[
         ("featscale", &[0.70, 0.80, 0.60]),
-        ("spectral+", &[0.72, 0.81, 0.62]),
-        ("spectral-", &[0.71, 0.80, 0.63]),
+        ("spectral+", &[0.72, 0.79, 0.62]),
+        ("spectral-", &[0.71, 0.80, 0.58]),
     ]);
+    assert_eq!(decide(&noisy), Verdict::Inconclusive);
     assert_eq!(
-        claims::spectral_beats_featscale("T1", "x", Some(&noisy)).verdict,
+        claims::spectral_beats_featscale("T1", "x", None)
+            .finish(0.95, None)
+            .claim
+            .verdict,
         Verdict::Inconclusive
     );
-    assert_eq!(
-        claims::spectral_beats_featscale("T1", "x", None).verdict,
-        Verdict::Inconclusive
-    );
-    // v2: spectral+ beats spectral- in every setting → holds; below in one → fails.
-    assert_eq!(
-        claims::smoothing_beats_sharpening("T4", std::slice::from_ref(&good)).verdict,
-        Verdict::Holds
-    );
+    // v2: decided by the primary setting alone; the others are secondary lines.
     let flipped = setting(&[
-        ("spectral+", &[0.60, 0.61, 0.62]),
-        ("spectral-", &[0.75, 0.76, 0.77]),
+        ("spectral+", &[0.60, 0.62, 0.62]),
+        ("spectral-", &[0.75, 0.76, 0.78]),
     ]);
-    assert_eq!(
-        claims::smoothing_beats_sharpening("T4", &[good, flipped]).verdict,
-        Verdict::Fails
-    );
+    let t4 = |p: &Setting, rest: &[Setting]| {
+        claims::smoothing_beats_sharpening("T4", Some(p), rest)
+            .finish(0.95, None)
+            .claim
+            .verdict
+    };
+    assert_eq!(t4(&good, std::slice::from_ref(&flipped)), Verdict::Holds);
+    assert_eq!(t4(&flipped, &[good]), Verdict::Fails);
 }
 
 #[test]
@@ -527,7 +533,15 @@ fn reproduce_runner_end_to_end_with_a_fake_executor() {
     ] {
         assert!(opts.out.join(f).is_file(), "{f} missing");
     }
-    let verdict = |id: &str| section.claims.iter().find(|c| c.id == id).unwrap().verdict;
+    let verdict = |id: &str| {
+        section
+            .claims
+            .iter()
+            .find(|c| c.claim.id == id)
+            .unwrap()
+            .claim
+            .verdict
+    };
     // The fake's spectral- is worse than FeatScale everywhere and spectral+ better than spectral-.
     assert_eq!(verdict("T1"), Verdict::Fails);
     assert_eq!(verdict("T4"), Verdict::Holds);
@@ -537,7 +551,29 @@ fn reproduce_runner_end_to_end_with_a_fake_executor() {
     assert!(md.starts_with("# Training from scratch"));
     assert!(md.contains("![(a) depth](depth.svg)"));
     assert!(md.contains("| T1 |"));
+    // Every per-seed number of a deciding comparison is shown.
+    assert!(
+        md.contains("### T1: the paired differences that decide it"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| seed | spectral- | featscale | difference |"),
+        "{md}"
+    );
+    // claims.json carries the structured endpoint.
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(opts.out.join("claims.json")).unwrap())
+            .unwrap();
+    let t1 = &json[0]["endpoint"];
+    assert_eq!(json[0]["id"], "T1");
+    assert_eq!(t1["kind"], "paired-mean");
+    assert_eq!(t1["n_seeds"], 3);
+    assert!(t1["upper"].as_f64().unwrap() < 0.0, "{t1}");
+    assert!(t1["level"].as_f64().unwrap() >= 0.95);
+    assert_eq!(json[5]["endpoint"]["kind"], "head-count");
     assert!(md.contains(" ± "));
+    // The centred cosine is shown beside the raw one.
+    assert!(md.contains("| spectral+ centred |"), "{md}");
 
     // A second run trains and evaluates nothing.
     let mut again = Fake::default();

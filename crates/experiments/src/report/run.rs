@@ -198,7 +198,7 @@ fn training(ctx: &SectionCtx<'_>) -> anyhow::Result<SectionResult> {
         title: SectionId::Training.title().into(),
         profile: ctx.profile,
         markdown: body_without_title(&markdown),
-        claims: section.claims,
+        claims: section.claims.into_iter().map(|c| c.claim).collect(),
         figures,
         tables,
         seeds: Some(Seeds {

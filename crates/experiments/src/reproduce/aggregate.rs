@@ -5,7 +5,7 @@
 use super::stats::Stat;
 use crate::eval::CorruptionReport;
 use crate::train::config::TrainConfig;
-use crate::train::diagnostics::Diagnostics;
+use crate::train::diagnostics::{Diagnostics, HeadDiagnostics, LayerDiagnostics};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -35,6 +35,11 @@ pub fn x_of(spec: &TrainConfig, key: &str) -> f64 {
         _ => f64::NAN,
     }
 }
+
+/// `(seed, value)` of every run of one variant in one setting, ascending by seed: what the
+/// paired comparisons of the claims pair up (a seed fixes the data subset, the initialisation and
+/// the batch order for every variant).
+pub type PerSeed = Vec<(u64, f64)>;
 
 /// One point of a sweep: a variant at one x, over seeds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -109,6 +114,9 @@ pub struct CorruptionSummary {
     pub by_severity: Vec<SeverityPoint>,
     /// Per variant: per seed the mean over every corruption and severity, then over seeds.
     pub overall: Vec<(String, Stat)>,
+    /// Per variant: per seed the mean over every corruption and severity (what `overall`
+    /// summarises), so that the claims can pair the variants seed by seed.
+    pub overall_runs: Vec<(String, PerSeed)>,
 }
 
 /// Aggregate the evaluations of the corruption experiment's models.
@@ -140,6 +148,7 @@ pub fn corruption(runs: &[CorruptionRun<'_>]) -> CorruptionSummary {
     let mut cells = Vec::new();
     let mut by_severity = Vec::new();
     let mut overall = Vec::new();
+    let mut overall_runs = Vec::new();
     for v in variants(&specs) {
         let mine: Vec<&CorruptionRun<'_>> = runs.iter().filter(|r| r.spec.attention == v).collect();
         for name in &names {
@@ -177,13 +186,20 @@ pub fn corruption(runs: &[CorruptionRun<'_>]) -> CorruptionSummary {
                 accuracy: Stat::of(&values),
             });
         }
-        let values: Vec<f64> = mine.iter().map(|r| per_run_mean(r, &severities)).collect();
+        let mut per_seed: PerSeed = mine
+            .iter()
+            .map(|r| (r.spec.seed, per_run_mean(r, &severities)))
+            .collect();
+        per_seed.sort_by_key(|p| p.0);
+        let values: Vec<f64> = per_seed.iter().map(|p| p.1).collect();
         overall.push((v.clone(), Stat::of(&values)));
+        overall_runs.push((v.clone(), per_seed));
     }
     CorruptionSummary {
         cells,
         by_severity,
         overall,
+        overall_runs,
     }
 }
 
@@ -198,6 +214,28 @@ pub struct SpectralBounds {
     pub upper: f64,
     /// Nonzero eigenvalues per head (d_h for the low-rank form, d otherwise).
     pub rank: usize,
+}
+
+/// The regime of the operator a trained head's block really applies: that of H_eff =
+/// P_d diag(γ) H / σ_l with the measured σ_l when the run's `diagnostics.json` has it (C8), else
+/// that of diag(γ) H_h (files written before σ_l was measured, still in the run cache); and
+/// whether it was the former.
+pub fn effective_regime(head: &HeadDiagnostics) -> (&str, bool) {
+    match &head.regime_sigma {
+        Some(r) => (r.as_str(), true),
+        None => (head.regime_eff.as_str(), false),
+    }
+}
+
+/// Whether `regime` (a [`eigenformer_spectral::spectrum::Regime`] name) contradicts the sign of a
+/// spectral variant: spectral+ promises a DC-dominated update (`smoothing` or
+/// `alternating-smoothing`), spectral- a sharpening one. `None` for the other variants.
+pub fn contradicts_sign(attention: &str, regime: &str) -> Option<bool> {
+    match attention {
+        "spectral+" => Some(!matches!(regime, "smoothing" | "alternating-smoothing")),
+        "spectral-" => Some(regime != "sharpening"),
+        _ => None,
+    }
 }
 
 /// One trained model's diagnostics.
@@ -216,6 +254,13 @@ pub struct CosineCurve {
     pub depth: usize,
     /// Per block (0-based): the mean token cosine of its output, over seeds.
     pub layers: Vec<Stat>,
+    /// Per block: the centred token cosine over the seeds whose diagnostics have it (`None` for a
+    /// block no run measured it for).
+    pub layers_centred: Vec<Option<Stat>>,
+    /// The last block's mean token cosine per seed.
+    pub last_cosine: PerSeed,
+    /// The last block's ‖HC‖/‖DC‖ per seed.
+    pub last_hc_dc: PerSeed,
 }
 
 /// The realised spectra of H of a variant at one depth, over every layer, head and seed.
@@ -239,6 +284,12 @@ pub struct SpectrumSummary {
     pub heads_violating: usize,
     /// Largest distance of a nonzero eigenvalue from the allowed set (0 when inside).
     pub max_violation: f64,
+    /// Spectral heads whose effective regime was classified (see [`effective_regime`]),
+    /// those whose regime contradicts the variant's sign ([`contradicts_sign`]), and how many of
+    /// the classified ones used the regime with the measured σ_l.
+    pub regime_heads: usize,
+    pub regime_contradicting: usize,
+    pub regime_from_sigma: usize,
 }
 
 /// Below this modulus an eigenvalue of a trained H counts as one of the structural zeros of a
@@ -291,10 +342,33 @@ pub fn smoothing(runs: &[SmoothingRun<'_>]) -> (Vec<CosineCurve>, Vec<SpectrumSu
                     Stat::of(&vals)
                 })
                 .collect();
+            let layers_centred = (0..d)
+                .map(|l| {
+                    let vals: Vec<f64> = mine
+                        .iter()
+                        .filter_map(|r| r.diagnostics.layers.get(l)?.mean_cosine_centred)
+                        .collect();
+                    (!vals.is_empty()).then(|| Stat::of(&vals))
+                })
+                .collect();
+            let last = |f: fn(&LayerDiagnostics) -> f64| -> PerSeed {
+                let mut out: PerSeed = mine
+                    .iter()
+                    .filter_map(|r| {
+                        let layer = r.diagnostics.layers.get(d.checked_sub(1)?)?;
+                        Some((r.spec.seed, f(layer)))
+                    })
+                    .collect();
+                out.sort_by_key(|p| p.0);
+                out
+            };
             curves.push(CosineCurve {
                 attention: v.clone(),
                 depth: d,
                 layers,
+                layers_centred,
+                last_cosine: last(|l| l.mean_cosine),
+                last_hc_dc: last(|l| l.hc_dc),
             });
             let mut s = SpectrumSummary {
                 attention: v.clone(),
@@ -307,11 +381,20 @@ pub fn smoothing(runs: &[SmoothingRun<'_>]) -> (Vec<CosineCurve>, Vec<SpectrumSu
                 heads_checked: 0,
                 heads_violating: 0,
                 max_violation: 0.0,
+                regime_heads: 0,
+                regime_contradicting: 0,
+                regime_from_sigma: 0,
             };
             for r in &mine {
                 for layer in &r.diagnostics.layers {
                     for head in &layer.heads {
                         *s.regimes.entry(head.regime.clone()).or_default() += 1;
+                        let (regime, from_sigma) = effective_regime(head);
+                        if let Some(bad) = contradicts_sign(&v, regime) {
+                            s.regime_heads += 1;
+                            s.regime_contradicting += usize::from(bad);
+                            s.regime_from_sigma += usize::from(from_sigma);
+                        }
                         let nonzero: Vec<[f64; 2]> = head
                             .eigenvalues_h
                             .iter()
@@ -347,4 +430,116 @@ pub fn smoothing(runs: &[SmoothingRun<'_>]) -> (Vec<CosineCurve>, Vec<SpectrumSu
         }
     }
     (curves, spectra)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(attention: &str, depth: usize, seed: u64) -> TrainConfig {
+        toml::from_str(&format!(
+            "dataset = \"mnist\"\nattention = \"{attention}\"\ndepth = {depth}\nseed = {seed}\n"
+        ))
+        .unwrap()
+    }
+
+    /// A head of `diagnostics.json` in the layout before σ_l was measured, or with the newer fields:
+    /// the run cache holds both.
+    fn head(regime_eff: &str, regime_sigma: Option<&str>) -> serde_json::Value {
+        let mut h = serde_json::json!({
+            "eigenvalues_h": [[0.5, 0.0]],
+            "eigenvalues_h_eff": [[0.5, 0.0]],
+            "regime": "smoothing",
+            "regime_eff": regime_eff,
+        });
+        if let Some(r) = regime_sigma {
+            h["regime_sigma"] = r.into();
+            h["eigenvalues_h_sigma"] = serde_json::json!([[0.4, 0.0]]);
+            h["asymmetry"] = 0.1.into();
+        }
+        h
+    }
+
+    fn diagnostics(heads: Vec<serde_json::Value>, centred: Option<f64>) -> Diagnostics {
+        let mut layer = serde_json::json!({
+            "index": 0, "mean_cosine": 0.5, "hc_dc": 0.7, "heads": heads,
+        });
+        if let Some(c) = centred {
+            layer["mean_cosine_centred"] = c.into();
+            layer["sigma"] = 2.0.into();
+        }
+        serde_json::from_value(serde_json::json!({
+            "epoch": 1, "probe_images": 32, "layers": [layer],
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn old_and_new_diagnostics_both_aggregate_and_sigma_decides_the_regime() {
+        let (p0, p1, m0) = (
+            spec("spectral+", 1, 0),
+            spec("spectral+", 1, 1),
+            spec("spectral-", 1, 0),
+        );
+        let runs = vec![
+            // Old layout: the regime of diag(γ) H decides; one of two heads contradicts.
+            SmoothingRun {
+                spec: &p0,
+                diagnostics: diagnostics(
+                    vec![head("smoothing", None), head("sharpening", None)],
+                    None,
+                ),
+                bounds: None,
+            },
+            // New layout: regime_sigma overrides regime_eff (here both heads are fine with σ_l).
+            SmoothingRun {
+                spec: &p1,
+                diagnostics: diagnostics(
+                    vec![
+                        head("sharpening", Some("alternating-smoothing")),
+                        head("balanced", Some("smoothing")),
+                    ],
+                    Some(0.2),
+                ),
+                bounds: None,
+            },
+            SmoothingRun {
+                spec: &m0,
+                diagnostics: diagnostics(vec![head("smoothing", Some("sharpening"))], None),
+                bounds: None,
+            },
+        ];
+        let (curves, spectra) = smoothing(&runs);
+        let plus = spectra.iter().find(|s| s.attention == "spectral+").unwrap();
+        assert_eq!(
+            (
+                plus.regime_heads,
+                plus.regime_contradicting,
+                plus.regime_from_sigma
+            ),
+            (4, 1, 2)
+        );
+        let minus = spectra.iter().find(|s| s.attention == "spectral-").unwrap();
+        assert_eq!((minus.regime_heads, minus.regime_contradicting), (1, 0));
+        let c = curves.iter().find(|c| c.attention == "spectral+").unwrap();
+        assert_eq!(c.last_cosine, vec![(0, 0.5), (1, 0.5)]);
+        assert_eq!(c.last_hc_dc, vec![(0, 0.7), (1, 0.7)]);
+        // The centred cosine is averaged over the runs that have it.
+        let centred = c.layers_centred[0].unwrap();
+        assert_eq!((centred.mean, centred.n), (0.2, 1));
+    }
+
+    #[test]
+    fn regime_contradiction_follows_the_sign() {
+        assert_eq!(contradicts_sign("spectral+", "smoothing"), Some(false));
+        assert_eq!(
+            contradicts_sign("spectral+", "alternating-smoothing"),
+            Some(false)
+        );
+        assert_eq!(contradicts_sign("spectral+", "sharpening"), Some(true));
+        assert_eq!(contradicts_sign("spectral+", "balanced"), Some(true));
+        assert_eq!(contradicts_sign("spectral-", "sharpening"), Some(false));
+        assert_eq!(contradicts_sign("spectral-", "smoothing"), Some(true));
+        assert_eq!(contradicts_sign("plain", "sharpening"), None);
+    }
 }

@@ -145,7 +145,7 @@ pub fn print_summary(
     out: &std::path::Path,
 ) -> Result<(), eigenformer_io::IoError> {
     for c in &section.claims {
-        eigenformer_io::outln!("experiments: {} {}", c.id, c.verdict.name())?;
+        eigenformer_io::outln!("experiments: {} {}", c.claim.id, c.claim.verdict.name())?;
     }
     let n = &section.counts;
     eigenformer_io::outln!(

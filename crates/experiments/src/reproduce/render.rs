@@ -2,6 +2,7 @@
 //! links to the figures, and the claims with their rules.
 
 use super::aggregate::{variants_in, CorruptionSummary, CosineCurve, SpectrumSummary, SweepPoint};
+use super::claims::{ComparisonRecord, Endpoint, TrainingClaim};
 use super::results::{ExperimentResult, Section};
 use super::stats::Stat;
 use crate::train::config::TrainConfig;
@@ -135,15 +136,29 @@ fn corruption_tables(c: &CorruptionSummary) -> String {
 fn smoothing_tables(curves: &[CosineCurve], spectra: &[SpectrumSummary]) -> String {
     let depth = curves.iter().map(|c| c.depth).max().unwrap_or(0);
     let deepest: Vec<&CosineCurve> = curves.iter().filter(|c| c.depth == depth).collect();
+    // The centred cosine (tokens minus their mean) beside the raw one when any run measured it:
+    // the raw cosine also rises when every token shares a large common component.
+    let centred = deepest
+        .iter()
+        .any(|c| c.layers_centred.iter().any(Option::is_some));
     let mut s = format!(
         "Mean pairwise token cosine (CLS included) of each block's output on 32 probe test \
-         images, mean ± sd over seeds, models of depth {depth}:\n\n| block |"
+         images, mean ± sd over seeds, models of depth {depth}{}:\n\n| block |",
+        if centred {
+            "; each variant's second column is the centred cosine (tokens minus their mean)"
+        } else {
+            ""
+        }
     );
     for c in &deepest {
         let _ = write!(s, " {} |", c.attention);
+        if centred {
+            let _ = write!(s, " {} centred |", c.attention);
+        }
     }
+    let columns = deepest.len() * if centred { 2 } else { 1 };
     s.push_str("\n|---:|");
-    s.push_str(&"---:|".repeat(deepest.len()));
+    s.push_str(&"---:|".repeat(columns));
     s.push('\n');
     for l in 0..depth {
         let _ = write!(s, "| {} |", l + 1);
@@ -153,6 +168,14 @@ fn smoothing_tables(curves: &[CosineCurve], spectra: &[SpectrumSummary]) -> Stri
                     let _ = write!(s, " {} |", st.show(3));
                 }
                 None => s.push_str(" – |"),
+            }
+            if centred {
+                match c.layers_centred.get(l).copied().flatten() {
+                    Some(st) => {
+                        let _ = write!(s, " {} |", st.show(3));
+                    }
+                    None => s.push_str(" – |"),
+                }
             }
         }
         s.push('\n');
@@ -187,6 +210,101 @@ fn smoothing_tables(curves: &[CosineCurve], spectra: &[SpectrumSummary]) -> Stri
                 "–".into()
             }
         );
+    }
+    s
+}
+
+fn value(c: &ComparisonRecord, v: f64) -> String {
+    if c.measure.contains("accuracy") {
+        format!("{:.2}", 100.0 * v)
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+fn signed(c: &ComparisonRecord, v: Option<f64>) -> String {
+    match v {
+        Some(v) if c.measure.contains("accuracy") => format!("{:+.2}", 100.0 * v),
+        Some(v) => format!("{v:+.4}"),
+        None => "–".into(),
+    }
+}
+
+/// Every per-seed number of every deciding comparison, one table per claim (seed, a, b,
+/// difference), so that a reader can recompute each interval; then T6's head counts.
+fn endpoint_tables(claims: &[TrainingClaim]) -> String {
+    let mut s = String::new();
+    for c in claims {
+        match &c.endpoint {
+            Some(Endpoint::PairedMean { comparisons, .. }) => {
+                let deciding: Vec<&ComparisonRecord> =
+                    comparisons.iter().filter(|x| x.deciding).collect();
+                if deciding.is_empty() {
+                    continue;
+                }
+                let _ = writeln!(
+                    s,
+                    "\n### {}: the paired differences that decide it\n",
+                    c.claim.id
+                );
+                for x in deciding {
+                    let unit = if x.measure.contains("accuracy") {
+                        " (%)"
+                    } else {
+                        ""
+                    };
+                    let _ = writeln!(
+                        s,
+                        "{}, {}{unit}: {} − {}, mean {} with {:.2} % interval [{}, {}] over {} \
+                         paired seeds.\n\n| seed | {} | {} | difference |\n|---:|---:|---:|---:|",
+                        cell(&x.setting),
+                        cell(&x.measure),
+                        x.a,
+                        x.b,
+                        signed(x, x.estimate),
+                        100.0 * x.level,
+                        signed(x, x.lower),
+                        signed(x, x.upper),
+                        x.n_seeds,
+                        x.a,
+                        x.b
+                    );
+                    for p in &x.seeds {
+                        let _ = writeln!(
+                            s,
+                            "| {} | {} | {} | {} |",
+                            p.seed,
+                            value(x, p.a),
+                            value(x, p.b),
+                            signed(x, Some(p.diff))
+                        );
+                    }
+                    s.push('\n');
+                }
+            }
+            Some(Endpoint::HeadCount { groups, .. }) if !groups.is_empty() => {
+                let _ = writeln!(
+                    s,
+                    "\n### {}: heads whose effective regime contradicts their sign\n\n\
+                     | variant | depth | heads | contradicting | fraction | classified with σ_l |\n\
+                     |---|---:|---:|---:|---:|---:|",
+                    c.claim.id
+                );
+                for g in groups {
+                    let _ = writeln!(
+                        s,
+                        "| {} | {} | {} | {} | {:.1} % | {} |",
+                        g.variant,
+                        g.depth,
+                        g.heads,
+                        g.contradicting,
+                        100.0 * g.contradicting as f64 / g.heads.max(1) as f64,
+                        g.from_sigma
+                    );
+                }
+            }
+            _ => {}
+        }
     }
     s
 }
@@ -241,7 +359,7 @@ pub fn markdown(section: &Section) -> String {
     s.push_str("Settings of the runs:\n\n");
     s.push_str(&settings_table(&all));
     s.push_str("\n## Claims\n\n| id | the paper's statement | our measurement | rule | verdict |\n|---|---|---|---|---|\n");
-    for r in &section.claims {
+    for r in section.claims.iter().map(|c| &c.claim) {
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} | **{}** |",
@@ -252,6 +370,7 @@ pub fn markdown(section: &Section) -> String {
             r.verdict.name()
         );
     }
+    s.push_str(&endpoint_tables(&section.claims));
     for (e, r) in &section.experiments {
         let _ = writeln!(s, "\n## {}\n", e.title);
         if !e.description.is_empty() {
@@ -428,12 +547,19 @@ pub fn experiment_csv(r: &ExperimentResult) -> String {
             }
         }
         ExperimentResult::Smoothing { curves, .. } => {
-            s.push_str("attention,depth,block,mean_cosine,sd_cosine,n\n");
+            // The centred cosine columns are empty where no run of the cell measured it.
+            s.push_str(
+                "attention,depth,block,mean_cosine,sd_cosine,n,mean_cosine_centred,sd_cosine_centred,n_centred\n",
+            );
             for c in curves {
                 for (l, st) in c.layers.iter().enumerate() {
+                    let centred = match c.layers_centred.get(l).copied().flatten() {
+                        Some(x) => format!("{:.6},{:.6},{}", x.mean, x.sd, x.n),
+                        None => ",,".into(),
+                    };
                     let _ = writeln!(
                         s,
-                        "{},{},{},{:.6},{:.6},{}",
+                        "{},{},{},{:.6},{:.6},{},{centred}",
                         c.attention,
                         c.depth,
                         l + 1,

@@ -6,8 +6,8 @@
 use super::ablation::AblationCell;
 use super::aggregate::{CorruptionSummary, CosineCurve, SpectrumSummary, SweepPoint};
 use super::cache::RunResult;
+use super::claims::TrainingClaim;
 use super::spec::{Experiment, Profile};
-use crate::report::Claim;
 use crate::train::config::TrainConfig;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -69,7 +69,8 @@ pub struct Section {
     pub seeds: Vec<u64>,
     pub experiments: Vec<(Experiment, ExperimentResult)>,
     pub runs: Vec<(PlannedRun, RunResult)>,
-    pub claims: Vec<Claim>,
+    /// The claims with their structured endpoints (`claims.json`).
+    pub claims: Vec<TrainingClaim>,
     /// The files the section wrote, relative to its output directory (not in `results.json`).
     #[serde(skip)]
     pub files: Vec<String>,

@@ -4,13 +4,12 @@
 
 use super::aggregate::{self, CorruptionRun, SmoothingRun, SpectralBounds};
 use super::cache::{read_json, write_json, Action, EvalRequest, Executor, RunCache, RunResult};
-use super::claims::{self, Setting};
+use super::claims::{self, Setting, TrainingClaim};
 use super::error::{ReproError, Result};
 use super::results::{Counts, ExperimentResult, PlannedRun, Section};
 use super::spec::{load_experiments, Experiment, Kind, Profile};
 use super::{ablation, figures, lr_select, render};
 use crate::progress::Progress;
-use crate::report::Claim;
 use crate::train::config::TrainConfig;
 use crate::train::diagnostics::Diagnostics;
 use std::collections::BTreeSet;
@@ -378,8 +377,9 @@ pub fn run(opts: &Options, exec: &mut dyn Executor) -> Result<Section> {
     Ok(section)
 }
 
-/// The training claims from the experiments' results (whichever are present).
-pub fn training_claims(experiments: &[(Experiment, ExperimentResult)]) -> Vec<Claim> {
+/// The training claims from the experiments' results (whichever are present): T1–T4 decided
+/// together under Holm's correction, then T5 and T6.
+pub fn training_claims(experiments: &[(Experiment, ExperimentResult)]) -> Vec<TrainingClaim> {
     let sweep_of = |kind: Kind| {
         experiments.iter().find_map(|(e, r)| match r {
             ExperimentResult::Sweep { points, .. } if e.kind == kind => Some(points),
@@ -406,26 +406,22 @@ pub fn training_claims(experiments: &[(Experiment, ExperimentResult)]) -> Vec<Cl
         ExperimentResult::Smoothing { curves, spectra } => Some((curves, spectra)),
         _ => None,
     });
-    let mut rows = vec![
-        claims::spectral_beats_featscale("T1", "with more layers", depth_setting.as_ref()),
-        claims::spectral_beats_featscale("T2", "with fewer data points", fraction_setting.as_ref()),
-        claims::spectral_beats_featscale("T3", "on corrupted data", corruption.as_ref()),
-    ];
-    let settings: Vec<Setting> = [depth_setting, fraction_setting, corruption]
+    let secondary: Vec<Setting> = [fraction_setting.clone(), corruption.clone()]
         .into_iter()
         .flatten()
         .collect();
-    rows.push(claims::smoothing_beats_sharpening("T4", &settings));
-    match smoothing {
-        Some((curves, spectra)) => {
-            rows.push(claims::sign_controls_smoothing("T5", curves));
-            rows.push(claims::spectra_stay_in_bounds("T6", spectra));
-        }
-        None => {
-            rows.push(claims::sign_controls_smoothing("T5", &[]));
-            rows.push(claims::spectra_stay_in_bounds("T6", &[]));
-        }
-    }
+    let mut rows = claims::holm_family(vec![
+        claims::spectral_beats_featscale("T1", "with more layers", depth_setting.as_ref()),
+        claims::spectral_beats_featscale("T2", "with fewer data points", fraction_setting.as_ref()),
+        claims::spectral_beats_featscale("T3", "on corrupted data", corruption.as_ref()),
+        claims::smoothing_beats_sharpening("T4", depth_setting.as_ref(), &secondary),
+    ]);
+    let (curves, spectra) = match smoothing {
+        Some((c, s)) => (c.as_slice(), s.as_slice()),
+        None => (&[][..], &[][..]),
+    };
+    rows.push(claims::sign_controls_smoothing("T5", curves));
+    rows.push(claims::effective_regimes_follow_sign("T6", spectra));
     rows
 }
 

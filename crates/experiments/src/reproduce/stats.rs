@@ -1,4 +1,5 @@
-//! Mean ± standard deviation over seeds, and the comparison rule the verdicts use.
+//! Mean ± standard deviation over seeds, for display. The verdicts compare variants with paired
+//! intervals instead ([`super::paired`], [`super::claims`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -50,51 +51,5 @@ impl Stat {
             n: self.n,
         }
         .show(1)
-    }
-}
-
-/// The outcome of comparing two statistics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Order {
-    /// The first mean exceeds the second by more than the pooled sd.
-    Greater,
-    /// The second mean exceeds the first by more than the pooled sd.
-    Less,
-    /// The means differ by at most the pooled sd.
-    Tie,
-    /// Fewer than 2 values on a side, or non-finite numbers: no decision.
-    Undecided,
-}
-
-/// `a` against `b`: the difference of means and the pooled sd `√((sd_a² + sd_b²)/2)`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Comparison {
-    /// `mean_a − mean_b`.
-    pub diff: f64,
-    /// The pooled standard deviation.
-    pub pooled_sd: f64,
-    /// The decision.
-    pub order: Order,
-}
-
-/// Compare `a` with `b`: greater (less) when the difference of the means exceeds the pooled sd
-/// (in that direction), a tie otherwise; undecided with fewer than 2 seeds on either side.
-pub fn compare(a: &Stat, b: &Stat) -> Comparison {
-    let diff = a.mean - b.mean;
-    let pooled_sd = ((a.sd.powi(2) + b.sd.powi(2)) / 2.0).sqrt();
-    let order = if a.n < 2 || b.n < 2 || !diff.is_finite() || !pooled_sd.is_finite() {
-        Order::Undecided
-    } else if diff > pooled_sd {
-        Order::Greater
-    } else if diff < -pooled_sd {
-        Order::Less
-    } else {
-        Order::Tie
-    };
-    Comparison {
-        diff,
-        pooled_sd,
-        order,
     }
 }
