@@ -7,11 +7,11 @@
 
 use crate::audit::claims::{check_claims, comparison_markdown};
 use crate::audit::hub;
+use crate::audit::images::{image_files, Preprocess};
 use crate::audit::measure::KEEP_STATES_BYTES;
 use crate::audit::render::{similarity_figure, write_outputs};
 use crate::audit::run::AuditText;
 use crate::audit::text::{read_brown, read_text_file, TextSource};
-use crate::audit::images::{image_files, Preprocess};
 use crate::audit::tokenize::{ids_as_tokens, read_token_ids, TextTokenizer, Tokens};
 use crate::audit::{run_audit, AuditInput, AuditReport};
 use crate::report::Claim;
@@ -27,7 +27,12 @@ pub const MODELS: &[&str] = &["minilm", "mpnet"];
 /// the model reads, if any). paraphrase-MiniLM-L3-v2 ships no tokenizer: it uses MiniLM-L6's
 /// (the same uncased BERT vocabulary).
 pub const ONNX_MODELS: &[(&str, &str, &str, Option<&str>)] = &[
-    ("minilm-l3", "minilm-l3", "paraphrase-MiniLM-L3-v2.onnx", Some("minilm")),
+    (
+        "minilm-l3",
+        "minilm-l3",
+        "paraphrase-MiniLM-L3-v2.onnx",
+        Some("minilm"),
+    ),
     ("dinov2-s", "dinov2-s", "vit_s_focus.onnx", None),
 ];
 
@@ -223,7 +228,9 @@ pub fn preprocess_for(
     args: &AuditArgs,
 ) -> Result<Preprocess> {
     let c = model.config();
-    let image = c.image.context("internal: a vision model without image geometry")?;
+    let image = c
+        .image
+        .context("internal: a vision model without image geometry")?;
     let mut pre = if c.family == eigenformer_model::hf::Family::Dinov2 {
         Preprocess::dinov2()
     } else {
@@ -231,7 +238,8 @@ pub fn preprocess_for(
     };
     let pp = dir.join("preprocessor_config.json");
     if dir.is_dir() && pp.is_file() {
-        let text = std::fs::read_to_string(&pp).with_context(|| format!("reading {}", pp.display()))?;
+        let text =
+            std::fs::read_to_string(&pp).with_context(|| format!("reading {}", pp.display()))?;
         pre = pre
             .with_preprocessor_config(&text)
             .with_context(|| pp.display().to_string())?;
@@ -262,7 +270,11 @@ pub fn preprocess_for(
             "image size {} does not fit {} (patch {p}, native size {native}{})",
             pre.crop,
             c.model_type,
-            if c.family == eigenformer_model::hf::Family::Dinov2 { ": DINOv2 takes any multiple of the patch" } else { ", which this family requires" }
+            if c.family == eigenformer_model::hf::Family::Dinov2 {
+                ": DINOv2 takes any multiple of the patch"
+            } else {
+                ", which this family requires"
+            }
         );
     }
     Ok(pre)
@@ -349,9 +361,17 @@ pub fn audit_model_on(
             "{}: `{}` is a {} model but the inputs are {} (use {})",
             dir.display(),
             config.model_type,
-            if config.family.is_vision() { "vision" } else { "text" },
+            if config.family.is_vision() {
+                "vision"
+            } else {
+                "text"
+            },
             if is_vision_input { "images" } else { "text" },
-            if config.family.is_vision() { "--images DIR" } else { "--text or --token-ids" },
+            if config.family.is_vision() {
+                "--images DIR"
+            } else {
+                "--text or --token-ids"
+            },
         );
     }
     let onnx = is_onnx_path(&dir.to_string_lossy());

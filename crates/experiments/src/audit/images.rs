@@ -174,9 +174,9 @@ pub fn image_files(dir: &Path, limit: usize) -> Result<Vec<PathBuf>, ImageError>
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.is_file()
-                && p.extension()
-                    .and_then(|e| e.to_str())
-                    .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
+                && p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                    matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png")
+                })
         })
         .collect();
     files.sort();
@@ -226,7 +226,10 @@ mod tests {
         let files = image_files(dir.path(), 10).unwrap();
         assert_eq!(files, vec![bad]);
         let empty = tempfile::tempdir().unwrap();
-        assert!(matches!(image_files(empty.path(), 10), Err(ImageError::Empty { .. })));
+        assert!(matches!(
+            image_files(empty.path(), 10),
+            Err(ImageError::Empty { .. })
+        ));
     }
 
     #[test]
