@@ -120,7 +120,9 @@ mod tests {
                 "mpnet",
                 "brown",
                 "imagecorruptions-frost",
-                "cifar10-jpeg"
+                "cifar10-jpeg",
+                "minilm-l3",
+                "dinov2-s"
             ]
         );
         assert_eq!(file_names("brown").len(), 15);

@@ -246,7 +246,7 @@ impl Resolver {
                 let files_dir = staging.0.join("files");
                 std::fs::create_dir_all(&files_dir)
                     .map_err(|e| format!("creating {}: {e}", files_dir.display()))?;
-                extract_tar_members(&archive, dir_in_archive, missing, &files_dir)?;
+                extract_archive_members(&archive, name, dir_in_archive, missing, &files_dir)?;
                 self.commit_staged(missing, &files_dir, cache)
             })();
             Some(outcome.map_err(|why| (what, why)))
@@ -326,7 +326,7 @@ impl Resolver {
                     let pinned = AssetFile::new(url, expected);
                     verify_file(&archive, &pinned).map_err(|e| e.to_string())?;
                 }
-                extract_tar_members(&archive, dir_in_archive, missing, &files_dir)?;
+                extract_archive_members(&archive, url, dir_in_archive, missing, &files_dir)?;
             }
             Source::AptDeb {
                 package,
@@ -496,5 +496,23 @@ impl Resolver {
             .map_err(|e| format!("{}: {e}", dest.display()))?;
         status(&format!("  {bytes} bytes"));
         Ok(())
+    }
+}
+
+/// Members of a downloaded `url-archive`: a wheel or zip (by the URL's extension: a pinned PyPI
+/// wheel is a zip) or else a (gzip'd) tar.
+fn extract_archive_members(
+    archive: &Path,
+    url: &str,
+    dir: &str,
+    missing: &[AssetFile],
+    files_dir: &Path,
+) -> Result<(), String> {
+    let lower = url.to_ascii_lowercase();
+    if lower.ends_with(".whl") || lower.ends_with(".zip") {
+        extract_zip_members(&[archive.to_path_buf()], dir, missing, files_dir)
+            .map_err(|e| e.to_string())
+    } else {
+        extract_tar_members(archive, dir, missing, files_dir)
     }
 }

@@ -195,7 +195,7 @@ fn unsupported_model_types_list_the_supported_ones() {
         &[
             "config.json",
             "\"t5\" is not supported",
-            "bert, mpnet, vit, deit, gpt2, llama, mistral, qwen2",
+            "bert, mpnet, vit, deit, dinov2, dinov2_with_registers, gpt2, llama, mistral, qwen2",
         ],
     );
 }

@@ -24,6 +24,7 @@ fn inputs(vocab: u32, lengths: &[usize]) -> Vec<Tokens> {
     lengths
         .iter()
         .map(|&n| Tokens {
+            pixels: None,
             ids: (0..n)
                 .map(|_| {
                     state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);

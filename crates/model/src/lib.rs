@@ -51,6 +51,7 @@ pub mod error;
 pub mod hf;
 pub mod init;
 pub mod layers;
+pub mod onnx;
 pub mod vit;
 
 pub use attention::{Attention, HeadH, SpectralParams};

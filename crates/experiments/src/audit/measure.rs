@@ -104,6 +104,17 @@ pub fn norm_scale_sum(x: &Array2<f32>, norm: NormKind, eps: f64) -> f64 {
         .sum()
 }
 
+/// Run the model on one input: the image when there is one, else the token ids.
+pub fn forward_input(
+    model: &HfEncoder,
+    tokens: &Tokens,
+) -> Result<eigenformer_model::hf::EncoderTrace, AuditError> {
+    Ok(match &tokens.pixels {
+        Some(px) => model.forward_pixels(px.view())?,
+        None => model.forward(&tokens.ids)?,
+    })
+}
+
 /// Tolerance for the row sums of measured attention: the forward runs in f32, so a row of n
 /// softmax weights sums to 1 only within about `n · 6e-8`.
 pub const MEASURED_STOCHASTIC_TOL: f64 = 1e-4;
@@ -146,7 +157,7 @@ pub fn measure_sentence(
     keep_budget: &AtomicUsize,
 ) -> Result<SentenceRecord, AuditError> {
     let config = model.config();
-    let trace = model.forward(&tokens.ids)?;
+    let trace = forward_input(model, tokens)?;
     let states = trace
         .hidden_states
         .iter()
@@ -246,7 +257,7 @@ pub fn finish_sentence(
 ) -> Result<(), AuditError> {
     let states = match record.kept_states.take() {
         Some(states) => states,
-        None => model.forward(&tokens.ids)?.hidden_states,
+        None => forward_input(model, tokens)?.hidden_states,
     };
     for ((x, mean), m) in states
         .iter()

@@ -15,6 +15,7 @@
 pub mod claims;
 pub mod command;
 pub mod hub;
+pub mod images;
 pub mod measure;
 pub mod render;
 pub mod report;
@@ -46,6 +47,8 @@ pub enum AuditError {
     },
     #[error(transparent)]
     Tokenize(#[from] tokenize::TokenizeError),
+    #[error(transparent)]
+    Image(#[from] images::ImageError),
     #[error("no sentences to audit (an input needs at least 2 tokens)")]
     NoSentences,
 }

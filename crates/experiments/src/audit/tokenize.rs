@@ -110,6 +110,7 @@ pub fn ids_as_tokens(
                 });
             }
             Ok(Tokens {
+                pixels: None,
                 ids: ids.clone(),
                 special: ids
                     .iter()
@@ -124,7 +125,7 @@ pub fn ids_as_tokens(
 }
 
 /// One tokenised sentence.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Tokens {
     /// Token ids, special tokens included (`[CLS] … [SEP]`, `<s> … </s>`).
     pub ids: Vec<u32>,
@@ -132,6 +133,9 @@ pub struct Tokens {
     pub special: Vec<usize>,
     /// Whether the sentence was cut to the model's maximum length.
     pub truncated: bool,
+    /// A vision input: the preprocessed image `[3, side, side]` (then `ids` only counts the
+    /// tokens, and `special` holds the CLS, distillation and register positions).
+    pub pixels: Option<std::sync::Arc<ndarray::Array3<f32>>>,
 }
 
 /// A `tokenizer.json` tokenizer without padding or truncation.
@@ -204,6 +208,7 @@ impl TextTokenizer {
             .map(|(i, _)| i)
             .collect();
         Ok(Tokens {
+            pixels: None,
             ids,
             special,
             truncated,

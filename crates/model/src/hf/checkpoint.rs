@@ -5,12 +5,20 @@ use crate::hf::error::HfError;
 use crate::hf::header::check_header;
 use ndarray::{ArrayD, IxDyn};
 use safetensors::{Dtype, SafeTensors};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-/// The tensors of one parsed safetensors buffer, looked up by their names without prefix.
+/// Where the tensors are: a parsed safetensors buffer, or tensors already decoded (f32) by
+/// another reader (ONNX initializers, [`crate::onnx`]).
+enum Store<'a> {
+    Safetensors(SafeTensors<'a>),
+    Decoded(&'a HashMap<String, ArrayD<f32>>),
+}
+
+/// The tensors of one checkpoint, looked up by their names without prefix.
 pub struct TensorSource<'a> {
     file: PathBuf,
-    tensors: SafeTensors<'a>,
+    tensors: Store<'a>,
     /// Prefixes to try, in order (the one the file uses first).
     prefixes: [&'a str; 2],
 }
@@ -29,9 +37,31 @@ impl<'a> TensorSource<'a> {
         let prefixes = if prefixed { [prefix, ""] } else { ["", prefix] };
         Ok(TensorSource {
             file: file.to_path_buf(),
-            tensors,
+            tensors: Store::Safetensors(tensors),
             prefixes,
         })
+    }
+
+    /// Tensors decoded by another reader, by their names in the safetensors convention.
+    pub fn from_decoded(
+        tensors: &'a HashMap<String, ArrayD<f32>>,
+        file: &Path,
+        prefix: &'a str,
+    ) -> TensorSource<'a> {
+        let prefixed = tensors.keys().any(|n| n.starts_with(prefix));
+        let prefixes = if prefixed { [prefix, ""] } else { ["", prefix] };
+        TensorSource {
+            file: file.to_path_buf(),
+            tensors: Store::Decoded(tensors),
+            prefixes,
+        }
+    }
+
+    fn exists(&self, full: &str) -> bool {
+        match &self.tensors {
+            Store::Safetensors(t) => t.tensor(full).is_ok(),
+            Store::Decoded(m) => m.contains_key(full),
+        }
     }
 
     /// The checkpoint file, for error messages.
@@ -48,7 +78,7 @@ impl<'a> TensorSource<'a> {
         self.prefixes
             .iter()
             .map(|p| format!("{p}{name}"))
-            .find(|full| self.tensors.tensor(full).is_ok())
+            .find(|full| self.exists(full))
     }
 
     /// The tensor `name` (without prefix) as f32, checked to have shape `expected`.
@@ -70,13 +100,25 @@ impl<'a> TensorSource<'a> {
                 tried: tried.join(", "),
             });
         };
-        let view = self
-            .tensors
-            .tensor(&full)
-            .map_err(|e| HfError::Safetensors {
-                file: self.file.clone(),
-                reason: e.to_string(),
-            })?;
+        let tensors = match &self.tensors {
+            Store::Safetensors(t) => t,
+            Store::Decoded(m) => {
+                let a = &m[&full];
+                if a.shape() != expected {
+                    return Err(HfError::TensorShape {
+                        file: self.file.clone(),
+                        tensor: full,
+                        expected: expected.to_vec(),
+                        found: a.shape().to_vec(),
+                    });
+                }
+                return Ok(a.clone());
+            }
+        };
+        let view = tensors.tensor(&full).map_err(|e| HfError::Safetensors {
+            file: self.file.clone(),
+            reason: e.to_string(),
+        })?;
         if view.shape() != expected {
             return Err(HfError::TensorShape {
                 file: self.file.clone(),

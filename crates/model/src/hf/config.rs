@@ -21,6 +21,10 @@ pub enum Family {
     Vit,
     /// HF DeiT (`model_type` `deit`): as ViT with a distillation token after CLS.
     Deit,
+    /// DINOv2 (`model_type` `dinov2`, `dinov2_with_registers`): pre-LN like ViT with LayerScale
+    /// (`x + λ ⊙ f(LN(x))`), a position grid interpolated bicubically to the input's patch grid,
+    /// optional register tokens after CLS (no position embedding), and a final LayerNorm.
+    Dinov2,
     /// GPT-2 (`model_type` `gpt2`): a pre-LN decoder with causal attention, learned absolute
     /// positions and `Conv1D` weights stored `[in, out]` (transposed on load), q/k/v fused in
     /// `c_attn`, and a final LayerNorm `ln_f`.
@@ -32,7 +36,8 @@ pub enum Family {
 
 impl Family {
     /// The `model_type` strings accepted, comma-separated (for error messages).
-    pub const SUPPORTED: &'static str = "bert, mpnet, vit, deit, gpt2, llama, mistral, qwen2";
+    pub const SUPPORTED: &'static str =
+        "bert, mpnet, vit, deit, dinov2, dinov2_with_registers, gpt2, llama, mistral, qwen2";
 
     fn from_model_type(model_type: &str) -> Option<Family> {
         match model_type {
@@ -40,6 +45,7 @@ impl Family {
             "mpnet" => Some(Family::MpNet),
             "vit" => Some(Family::Vit),
             "deit" => Some(Family::Deit),
+            "dinov2" | "dinov2_with_registers" => Some(Family::Dinov2),
             "gpt2" => Some(Family::Gpt2),
             "llama" | "mistral" | "qwen2" => Some(Family::Llama),
             _ => None,
@@ -48,7 +54,7 @@ impl Family {
 
     /// Vision families take pixels, text families token ids.
     pub fn is_vision(self) -> bool {
-        matches!(self, Family::Vit | Family::Deit)
+        matches!(self, Family::Vit | Family::Deit | Family::Dinov2)
     }
 
     /// The prefix the task-head classes of transformers put before the encoder's tensor names
@@ -59,6 +65,7 @@ impl Family {
             Family::MpNet => "mpnet.",
             Family::Vit => "vit.",
             Family::Deit => "deit.",
+            Family::Dinov2 => "dinov2.",
             Family::Gpt2 => "transformer.",
             Family::Llama => "model.",
         }
@@ -207,6 +214,11 @@ pub struct HfConfig {
     /// Whether the last layer's output passes through a final norm (GPT-2 `ln_f`, Llama
     /// `norm`), which transformers applies to its last `hidden_states` entry.
     pub final_norm: bool,
+    /// DINOv2's LayerScale: each residual branch is multiplied by a learned `λ` (`[d]`), so the
+    /// attention adds `Σ_h A_h X H_h diag(λ)` (`layerscale_value` is its initial value).
+    pub layer_scale: Option<f64>,
+    /// DINOv2 with registers: extra learned tokens after CLS (`num_register_tokens`).
+    pub register_tokens: usize,
 }
 
 /// Upper bound on any single size in a configuration: far above real models, low enough that
@@ -329,7 +341,15 @@ impl HfConfig {
         if layers > 4096 {
             return Err(f.err("num_hidden_layers", format!("{layers} is more than 4096")));
         }
-        let intermediate = f.positive("intermediate_size")?;
+        let intermediate = if family == Family::Dinov2 {
+            match f.map.get("mlp_ratio").and_then(Value::as_f64) {
+                Some(r) if r > 0.0 && r <= 64.0 => (width as f64 * r) as usize,
+                None => 4 * width,
+                Some(r) => return Err(f.err("mlp_ratio", format!("{r} is not in (0, 64]"))),
+            }
+        } else {
+            f.positive("intermediate_size")?
+        };
         let act = f.string_or("hidden_act", "gelu")?;
         let activation = match act.as_str() {
             "gelu" => Activation::Gelu,
@@ -342,7 +362,11 @@ impl HfConfig {
                 ))
             }
         };
-        let layer_norm_eps = f.eps(if family == Family::MpNet { 1e-5 } else { 1e-12 })?;
+        let layer_norm_eps = f.eps(match family {
+            Family::MpNet => 1e-5,
+            Family::Dinov2 => 1e-6,
+            _ => 1e-12,
+        })?;
         let pad_token_id = f.token_id("pad_token_id")?;
         let mut special: Vec<u32> = ["pad_token_id", "bos_token_id", "eos_token_id"]
             .iter()
@@ -380,6 +404,8 @@ impl HfConfig {
             mlp_bias: true,
             scale_attn_by_layer: false,
             final_norm: false,
+            layer_scale: None,
+            register_tokens: 0,
         };
         match family {
             Family::Bert | Family::MpNet => {
@@ -418,7 +444,7 @@ impl HfConfig {
             Family::Gpt2 | Family::Llama => {
                 // Handled by `decoder_config::parse_decoder` above.
             }
-            Family::Vit | Family::Deit => {
+            Family::Vit | Family::Deit | Family::Dinov2 => {
                 let image_size = f.positive("image_size")?;
                 let patch_size = f.positive("patch_size")?;
                 if image_size % patch_size != 0 {
@@ -439,6 +465,20 @@ impl HfConfig {
                 config.max_positions = image.patches() + config.leading_tokens_for(family);
                 config.image = Some(image);
                 config.qkv_bias = f.bool_or("qkv_bias", true)?;
+                if family == Family::Dinov2 {
+                    if f.bool_or("use_swiglu_ffn", false)? {
+                        return Err(f.err("use_swiglu_ffn", "the SwiGLU MLP is not supported"));
+                    }
+                    let value = match f.map.get("layerscale_value") {
+                        None | Some(Value::Null) => 1.0,
+                        Some(v) => v.as_f64().filter(|x| x.is_finite()).ok_or_else(|| {
+                            f.err("layerscale_value", format!("expected a number, got {v}"))
+                        })?,
+                    };
+                    config.layer_scale = Some(value);
+                    config.register_tokens = f.size_opt("num_register_tokens")?.unwrap_or(0);
+                    config.final_norm = true;
+                }
             }
         }
         Ok(config)
@@ -448,6 +488,7 @@ impl HfConfig {
         match family {
             Family::Vit => 1,
             Family::Deit => 2,
+            Family::Dinov2 => 1 + self.register_tokens,
             Family::Bert | Family::MpNet | Family::Gpt2 | Family::Llama => 0,
         }
     }

@@ -214,6 +214,8 @@ pub(crate) fn parse_decoder(
                 mlp_bias: true,
                 scale_attn_by_layer: f.bool_or("scale_attn_by_inverse_layer_idx", false)?,
                 final_norm: true,
+                layer_scale: None,
+                register_tokens: 0,
             }
         }
         _ => {
@@ -288,6 +290,8 @@ pub(crate) fn parse_decoder(
                 mlp_bias: f.bool_or("mlp_bias", false)?,
                 scale_attn_by_layer: false,
                 final_norm: true,
+                layer_scale: None,
+                register_tokens: 0,
             }
         }
     };

@@ -74,6 +74,28 @@ impl HfEncoder {
         })
     }
 
+    /// Assemble from weights another reader produced (the ONNX reader, [`crate::onnx`]).
+    pub(crate) fn from_loaded(config: HfConfig, weights: EncoderWeights, file: &Path) -> HfEncoder {
+        HfEncoder {
+            config,
+            weights,
+            source: file.to_path_buf(),
+        }
+    }
+
+    /// Load a Hugging Face model directory, or an `.onnx` file ([`crate::onnx::load`]).
+    pub fn load_path(path: &Path) -> Result<HfEncoder, HfError> {
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
+            && path.is_file()
+        {
+            crate::onnx::load(path)
+        } else {
+            HfEncoder::load_dir(path)
+        }
+    }
+
     /// The architecture.
     pub fn config(&self) -> &HfConfig {
         &self.config
@@ -129,7 +151,18 @@ impl HfEncoder {
                 c.model_type
             )));
         };
-        let want = [image.channels, image.image_size, image.image_size];
+        // DINOv2 interpolates its positions: any square multiple of the patch side.
+        let size = if c.family == crate::hf::Family::Dinov2 {
+            let s = pixels.shape().get(1).copied().unwrap_or(0);
+            if s == 0 || s % image.patch_size != 0 {
+                image.image_size
+            } else {
+                s
+            }
+        } else {
+            image.image_size
+        };
+        let want = [image.channels, size, size];
         if pixels.shape() != want {
             return Err(HfError::Input(format!(
                 "pixels have shape {:?}, the model takes {want:?}",
@@ -186,7 +219,14 @@ impl HfEncoder {
         let v = matrix(&l.value.weight)?;
         let o = matrix(&l.output.weight)?;
         let w_v = v.slice(s![rows.clone(), ..]).t().mapv(f64::from);
-        let w_o = o.slice(s![.., cols]).t().mapv(f64::from);
+        let mut w_o = o.slice(s![.., cols]).t().mapv(f64::from);
+        if let Some(lambda) = &l.attn_scale {
+            // LayerScale: H_h = W_V^h W_O^h diag(λ₁) (theory.md C8).
+            let lambda = to_f64_1d(lambda);
+            for (mut col, &s) in w_o.columns_mut().into_iter().zip(lambda.iter()) {
+                col *= s;
+            }
+        }
         Ok((w_v, w_o))
     }
 

@@ -121,6 +121,9 @@ pub enum HfError {
         len: usize,
     },
     /// A tensor operation failed (a bug if the loader validated the shapes).
+    /// An ONNX file that could not be read ([`crate::onnx`]).
+    #[error(transparent)]
+    Onnx(Box<crate::onnx::OnnxError>),
     #[error(transparent)]
     Tensor(#[from] TensorError),
 }

@@ -109,25 +109,123 @@ fn embed(config: &HfConfig, w: &EncoderWeights, input: Input<'_>) -> Result<Tens
                 patch,
                 leading,
                 position,
+                registers,
             },
             Input::Pixels(pixels),
         ) => {
             let image = config
                 .image
                 .ok_or_else(|| HfError::Input("not a vision model".into()))?;
+            let side = pixels.shape()[1] / image.patch_size;
             let mut shape = vec![1];
             shape.extend_from_slice(pixels.shape());
             let batch = Tensor::from_array(pixels).reshape(&shape)?;
             let rows = batch.patchify(image.patch_size)?;
             let per = rows.shape()[2];
-            let rows = rows.reshape(&[image.patches(), per])?;
+            let rows = rows.reshape(&[side * side, per])?;
             let tokens = Tensor::concat(&[leading.clone(), patch.forward(&rows)?], 0)?;
-            Ok(tokens.add(position)?)
+            let native = image.image_size / image.patch_size;
+            let position = if side == native {
+                position.clone()
+            } else {
+                // DINOv2: the native grid interpolated bicubically to this input's grid.
+                let table = position.to_array();
+                let d = config.width;
+                let lead = table.shape()[0] - native * native;
+                let grid = table
+                    .slice(ndarray::s![lead.., ..])
+                    .to_owned()
+                    .into_shape_with_order((native, native, d))
+                    .map_err(|e| HfError::Input(format!("internal: position grid: {e}")))?;
+                let resized = bicubic_resize(&grid, side).into_shape_with_order((side * side, d));
+                let resized =
+                    resized.map_err(|e| HfError::Input(format!("internal: position grid: {e}")))?;
+                let head = table.slice(ndarray::s![..lead, ..]).to_owned();
+                let full = ndarray::concatenate(
+                    Axis(0),
+                    &[
+                        head.view()
+                            .into_dimensionality::<Ix2>()
+                            .map_err(|e| HfError::Input(format!("internal: position grid: {e}")))?,
+                        resized.view(),
+                    ],
+                )
+                .map_err(|e| HfError::Input(format!("internal: position grid: {e}")))?;
+                Tensor::from_array(full.into_dyn())
+            };
+            let x = tokens.add(&position)?;
+            match registers {
+                // [CLS, registers, patches]: the registers carry no position.
+                Some(r) => {
+                    let n = x.shape()[0];
+                    Ok(Tensor::concat(
+                        &[x.slice(0, 0, 1)?, r.clone(), x.slice(0, 1, n)?],
+                        0,
+                    )?)
+                }
+                None => Ok(x),
+            }
         }
         _ => Err(HfError::Input(
             "text models take token ids, vision models take pixels".into(),
         )),
     }
+}
+
+/// The cubic convolution kernel with `a = −0.75` (PyTorch's `bicubic`, ONNX `Resize` cubic).
+fn cubic_weight(x: f64) -> f64 {
+    const A: f64 = -0.75;
+    let x = x.abs();
+    if x <= 1.0 {
+        ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0
+    } else if x < 2.0 {
+        ((A * x - 5.0 * A) * x + 8.0 * A) * x - 4.0 * A
+    } else {
+        0.0
+    }
+}
+
+/// Resize a `[side, side, d]` grid to `[out, out, d]` as `torch.nn.functional.interpolate(…,
+/// mode="bicubic", align_corners=False, antialias=False)` does (half-pixel centres, taps outside
+/// the grid clamped to its edge), separably in f64.
+pub fn bicubic_resize(grid: &ndarray::Array3<f32>, out: usize) -> ndarray::Array3<f32> {
+    let (side, _, d) = grid.dim();
+    let scale = side as f64 / out as f64;
+    let taps: Vec<[(usize, f64); 4]> = (0..out)
+        .map(|i| {
+            let src = (i as f64 + 0.5) * scale - 0.5;
+            let base = src.floor();
+            let t = src - base;
+            let w = [
+                cubic_weight(1.0 + t),
+                cubic_weight(t),
+                cubic_weight(1.0 - t),
+                cubic_weight(2.0 - t),
+            ];
+            let mut row = [(0usize, 0.0f64); 4];
+            for (k, slot) in row.iter_mut().enumerate() {
+                let idx = (base as i64 - 1 + k as i64).clamp(0, side as i64 - 1) as usize;
+                *slot = (idx, w[k]);
+            }
+            row
+        })
+        .collect();
+    // Rows first (y), then columns (x).
+    let mut tmp = ndarray::Array3::<f64>::zeros((out, side, d));
+    for (i, row) in taps.iter().enumerate() {
+        for &(src, w) in row {
+            let mut dst = tmp.slice_mut(ndarray::s![i, .., ..]);
+            dst.scaled_add(w, &grid.slice(ndarray::s![src, .., ..]).mapv(f64::from));
+        }
+    }
+    let mut res = ndarray::Array3::<f64>::zeros((out, out, d));
+    for (j, col) in taps.iter().enumerate() {
+        for &(src, w) in col {
+            let mut dst = res.slice_mut(ndarray::s![.., j, ..]);
+            dst.scaled_add(w, &tmp.slice(ndarray::s![.., src, ..]));
+        }
+    }
+    res.mapv(|v| v as f32)
 }
 
 fn activation(x: &Tensor, act: Activation) -> Result<Tensor, HfError> {
@@ -258,9 +356,16 @@ pub fn run(
             probs
         } else {
             let normed = norm(config, &x, &layer.attn_norm)?;
-            let (a, probs) = attention(config, index, layer, &normed, &ctx)?;
+            let (mut a, probs) = attention(config, index, layer, &normed, &ctx)?;
+            if let Some(l1) = &layer.attn_scale {
+                a = a.mul(l1)?;
+            }
             x = x.add(&a)?;
-            x = x.add(&mlp(&norm(config, &x, &layer.mlp_norm)?)?)?;
+            let mut m = mlp(&norm(config, &x, &layer.mlp_norm)?)?;
+            if let Some(l2) = &layer.mlp_scale {
+                m = m.mul(l2)?;
+            }
+            x = x.add(&m)?;
             probs
         };
         trace.attentions.push(split_heads(&probs)?);

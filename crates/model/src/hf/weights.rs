@@ -59,6 +59,11 @@ pub struct LayerW {
     /// The LayerNorm around the MLP: post-LN after the MLP residual (`output.LayerNorm`),
     /// pre-LN before the MLP (`layernorm_after`).
     pub mlp_norm: LayerNormW,
+    /// DINOv2's LayerScale of the attention branch (`layer_scale1.lambda1`, `[d]`): the branch
+    /// is `λ₁ ⊙ Attn(LN(x))`. `None` elsewhere.
+    pub attn_scale: Option<Tensor>,
+    /// DINOv2's LayerScale of the MLP branch (`layer_scale2.lambda1`).
+    pub mlp_scale: Option<Tensor>,
 }
 
 /// The embedding stage.
@@ -81,8 +86,12 @@ pub enum EmbeddingW {
         patch: LinearW,
         /// Leading tokens `[lead, d]` (CLS, then DeiT's distillation token).
         leading: Tensor,
-        /// `[lead + patches, d]`.
+        /// `[lead + patches, d]` (DINOv2: `[1 + patches, d]` on its native grid, interpolated
+        /// to the input's grid; registers have no position).
         position: Tensor,
+        /// DINOv2 register tokens `[registers, d]`, inserted after CLS once the positions are
+        /// added.
+        registers: Option<Tensor>,
     },
     /// GPT-2 / Llama: `word[id] (+ position[pos])`, no embedding norm (the blocks are pre-norm).
     Decoder {
@@ -198,6 +207,8 @@ impl Reader<'_, '_> {
             gate: None,
             fc2: self.conv1d(&format!("{p}.mlp.c_proj"), m, d)?,
             mlp_norm: self.norm(&format!("{p}.ln_2"))?,
+            attn_scale: None,
+            mlp_scale: None,
         })
     }
 
@@ -219,6 +230,8 @@ impl Reader<'_, '_> {
             gate: Some(a("mlp.gate_proj", m, d, c.mlp_bias)?),
             fc2: a("mlp.down_proj", d, m, c.mlp_bias)?,
             mlp_norm: self.norm(&format!("{p}.post_attention_layernorm"))?,
+            attn_scale: None,
+            mlp_scale: None,
         })
     }
 
@@ -226,8 +239,31 @@ impl Reader<'_, '_> {
         match self.config.family {
             Family::Gpt2 => self.gpt2_layer(l),
             Family::Llama => self.llama_layer(l),
+            Family::Dinov2 => self.dinov2_layer(l),
             Family::Bert | Family::MpNet | Family::Vit | Family::Deit => self.encoder_layer(l),
         }
+    }
+
+    fn dinov2_layer(&self, l: usize) -> Result<LayerW, HfError> {
+        let c = self.config;
+        let (d, m) = (c.width, c.intermediate);
+        let p = format!("encoder.layer.{l}");
+        let qkv = |n: &str| {
+            self.linear_bias_opt(&format!("{p}.attention.attention.{n}"), d, d, c.qkv_bias)
+        };
+        Ok(LayerW {
+            query: qkv("query")?,
+            key: qkv("key")?,
+            value: qkv("value")?,
+            output: self.linear(&format!("{p}.attention.output.dense"), d, d)?,
+            attn_norm: self.norm(&format!("{p}.norm1"))?,
+            fc1: self.linear(&format!("{p}.mlp.fc1"), m, d)?,
+            gate: None,
+            fc2: self.linear(&format!("{p}.mlp.fc2"), d, m)?,
+            mlp_norm: self.norm(&format!("{p}.norm2"))?,
+            attn_scale: Some(self.tensor(&format!("{p}.layer_scale1.lambda1"), &[d])?),
+            mlp_scale: Some(self.tensor(&format!("{p}.layer_scale2.lambda1"), &[d])?),
+        })
     }
 
     fn encoder_layer(&self, l: usize) -> Result<LayerW, HfError> {
@@ -251,7 +287,7 @@ impl Reader<'_, '_> {
                 self.norm(&format!("{p}.attention.LayerNorm"))?,
                 self.norm(&format!("{p}.output.LayerNorm"))?,
             ),
-            Family::Vit | Family::Deit | Family::Gpt2 | Family::Llama => {
+            Family::Vit | Family::Deit | Family::Dinov2 | Family::Gpt2 | Family::Llama => {
                 let qkv = |n: &str| {
                     self.linear_bias_opt(&format!("{p}.attention.attention.{n}"), d, d, c.qkv_bias)
                 };
@@ -275,6 +311,8 @@ impl Reader<'_, '_> {
             gate: None,
             fc2: self.linear(&format!("{p}.output.dense"), d, m)?,
             mlp_norm,
+            attn_scale: None,
+            mlp_scale: None,
         })
     }
 
@@ -310,7 +348,7 @@ impl Reader<'_, '_> {
                 word: self.tensor("embed_tokens.weight", &[c.vocab, d])?,
                 position: None,
             }),
-            Family::Vit | Family::Deit => {
+            Family::Vit | Family::Deit | Family::Dinov2 => {
                 let Some(image) = c.image else {
                     return Err(HfError::ConfigField {
                         file: self.src.file().to_path_buf(),
@@ -344,12 +382,22 @@ impl Reader<'_, '_> {
                     );
                 }
                 let n = c.max_positions;
+                let registers = if c.register_tokens > 0 {
+                    let r = c.register_tokens;
+                    Some(
+                        self.tensor("embeddings.register_tokens", &[1, r, d])?
+                            .reshape(&[r, d])?,
+                    )
+                } else {
+                    None
+                };
                 Ok(EmbeddingW::Vision {
                     patch,
                     leading: Tensor::concat(&leading, 0)?,
                     position: self
                         .tensor("embeddings.position_embeddings", &[1, n, d])?
                         .reshape(&[n, d])?,
+                    registers,
                 })
             }
         }
@@ -386,6 +434,7 @@ pub fn read_weights(src: &TensorSource<'_>, config: &HfConfig) -> Result<Encoder
         final_norm: match config.family {
             Family::Gpt2 => Some(r.norm("ln_f")?),
             Family::Llama => Some(r.norm("norm")?),
+            Family::Dinov2 => Some(r.norm("layernorm")?),
             _ => None,
         },
     })
