@@ -68,6 +68,7 @@ fn tiny_checkpoint(out: &std::path::Path, test: &Dataset) {
         seed: 1,
         max_train_batches: None,
         eval_limit: None,
+        ..TrainConfig::default()
     };
     train(
         &TrainOptions {

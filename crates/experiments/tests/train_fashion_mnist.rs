@@ -43,6 +43,7 @@ fn tiny_vit_learns_fashion_mnist() {
         seed: 0,
         max_train_batches: None,
         eval_limit: Some(1000),
+        ..TrainConfig::default()
     };
     let train_set = kind
         .load_dir(&dir, Split::Train)

@@ -17,6 +17,7 @@ pub mod command;
 pub mod error;
 pub mod exec;
 pub mod figures;
+pub mod gate;
 pub mod lr_select;
 pub mod paired;
 pub mod render;

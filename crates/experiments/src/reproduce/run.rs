@@ -8,7 +8,7 @@ use super::claims::{self, Setting, TrainingClaim};
 use super::error::{ReproError, Result};
 use super::results::{Counts, ExperimentResult, PlannedRun, Section};
 use super::spec::{load_experiments, Experiment, Kind, Profile};
-use super::{ablation, figures, lr_select, render};
+use super::{ablation, figures, gate, lr_select, render};
 use crate::progress::Progress;
 use crate::train::config::TrainConfig;
 use crate::train::diagnostics::Diagnostics;
@@ -358,7 +358,21 @@ pub fn run(opts: &Options, exec: &mut dyn Executor) -> Result<Section> {
         out_experiments.push((e.clone(), result));
     }
 
-    let claims = training_claims(&out_experiments);
+    let mut claims = training_claims(&out_experiments);
+    let depth_points = out_experiments.iter().find_map(|(e, r)| match r {
+        ExperimentResult::Sweep { points, .. } if e.kind == Kind::Depth => Some(points.as_slice()),
+        _ => None,
+    });
+    if let Some(g) = gate::check(depth_points) {
+        gate::apply(&g, &mut claims);
+        claims.insert(
+            0,
+            claims::TrainingClaim {
+                claim: g.claim,
+                endpoint: None,
+            },
+        );
+    }
     let mut seeds: Vec<u64> = planned.iter().map(|p| p.spec.seed).collect();
     seeds.sort_unstable();
     seeds.dedup();

@@ -204,6 +204,41 @@ pub struct TrainConfig {
     pub val_images: Option<usize>,
 }
 
+impl Default for TrainConfig {
+    /// Every flag's default, with no dataset (which [`TrainConfig::validate`] then refuses).
+    fn default() -> Self {
+        TrainConfig {
+            dataset: String::new(),
+            model: default_model(),
+            attention: default_attention(),
+            depth: None,
+            width: None,
+            heads: None,
+            epochs: default_epochs(),
+            batch_size: default_batch_size(),
+            lr: default_lr(),
+            weight_decay: default_weight_decay(),
+            warmup_epochs: default_warmup_epochs(),
+            label_smoothing: default_label_smoothing(),
+            clip: default_clip(),
+            train_fraction: default_train_fraction(),
+            seed: 0,
+            max_train_batches: None,
+            eval_limit: None,
+            form: default_form(),
+            spectral_eps: default_spectral_eps(),
+            spectral_upper: default_spectral_upper(),
+            spectral_init: default_spectral_init(),
+            nonneg_gamma: false,
+            drop_path: 0.0,
+            patch_size: None,
+            crop_pad: None,
+            epoch_steps: None,
+            val_images: None,
+        }
+    }
+}
+
 fn parse_form(text: &str) -> Result<String, String> {
     text.parse::<SpectralForm>()
         .map(|f| f.name().to_string())
@@ -287,11 +322,30 @@ impl TrainConfig {
         ]
         .contains(&Some(0))
         {
-            return bad(
-                "depth, width, heads, max_train_batches, patch_size, epoch_steps and val_images \
-                 must be at least 1"
-                    .into(),
-            );
+            let names = [
+                "depth",
+                "width",
+                "heads",
+                "max_train_batches",
+                "patch_size",
+                "epoch_steps",
+                "val_images",
+            ];
+            let zero: Vec<&str> = [
+                self.depth,
+                self.width,
+                self.heads,
+                self.max_train_batches,
+                self.patch_size,
+                self.epoch_steps,
+                self.val_images,
+            ]
+            .iter()
+            .zip(names)
+            .filter(|(v, _)| **v == Some(0))
+            .map(|(_, n)| n)
+            .collect();
+            return bad(format!("{} must be at least 1", zero.join(", ")));
         }
         if let Err(e) = parse_form(&self.form) {
             return bad(e);

@@ -80,6 +80,7 @@ pub fn run_config(epochs: usize) -> TrainConfig {
         seed: 7,
         max_train_batches: None,
         eval_limit: None,
+        ..TrainConfig::default()
     }
 }
 
