@@ -42,7 +42,7 @@ impl ReproduceTask {
     }
 }
 
-/// Build `eigenformer` (release for `quick` and `full`; the dev profile for `smoke`, whose work is
+/// Build `eigenformer` (release for `quick`, `extended` and `gpu`; the dev profile for `smoke`, whose work is
 /// tiny, so CI reuses the binary `cargo xtask test` already built instead of a release build with
 /// LTO, minutes on 2 cores) and return its path.
 fn build_eigenformer(release: bool) -> Result<PathBuf> {
@@ -95,8 +95,8 @@ mod tests {
         assert_eq!(task(&[]).profile(), "quick");
         assert_eq!(task(&["--profile", "smoke"]).profile(), "smoke");
         assert_eq!(
-            task(&["--only", "theory", "--profile=full"]).profile(),
-            "full"
+            task(&["--only", "theory", "--profile=extended"]).profile(),
+            "extended"
         );
         assert!(task(&["--out=x"]).has("--out"));
         assert!(!task(&["--only", "theory"]).has("--out"));

@@ -16,8 +16,9 @@ use std::path::PathBuf;
 /// Arguments of `eigenformer experiments`.
 #[derive(Args, Debug, Clone)]
 pub struct ExperimentsArgs {
-    /// Compute profile: smoke (CI, minutes), quick (Fashion-MNIST, ≤ 90 min on 2 cores), full
-    /// (CIFAR-10/100 at DeiT-Ti size, a GPU machine).
+    /// Compute profile: smoke (CI, minutes), quick (Fashion-MNIST, ≤ 90 min on 2 cores),
+    /// extended (overnight on a CPU: 60k images, deeper, ablations, CIFAR-10), gpu (CIFAR-10 at
+    /// DeiT-Ti size, for the CUDA backend).
     #[arg(long, value_enum, default_value_t = Profile::Quick)]
     pub profile: Profile,
     /// Run only this experiment (a file stem of the experiments directory); repeatable.

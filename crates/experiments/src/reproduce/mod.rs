@@ -11,6 +11,7 @@
 
 pub mod ablation;
 pub mod aggregate;
+pub mod budget;
 pub mod cache;
 pub mod claims;
 pub mod command;

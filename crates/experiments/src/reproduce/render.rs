@@ -358,6 +358,8 @@ pub fn markdown(section: &Section) -> String {
     let all: Vec<&TrainConfig> = section.runs.iter().map(|(p, _)| &p.spec).collect();
     s.push_str("Settings of the runs:\n\n");
     s.push_str(&settings_table(&all));
+    s.push('\n');
+    s.push_str(&super::budget::table(&section.budgets));
     s.push_str("\n## Claims\n\n| id | the paper's statement | our measurement | rule | verdict |\n|---|---|---|---|---|\n");
     for r in section.claims.iter().map(|c| &c.claim) {
         let _ = writeln!(

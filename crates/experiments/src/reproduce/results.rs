@@ -71,6 +71,8 @@ pub struct Section {
     pub runs: Vec<(PlannedRun, RunResult)>,
     /// The claims with their structured endpoints (`claims.json`).
     pub claims: Vec<TrainingClaim>,
+    /// Every run's budget and ending, for the report's budget table.
+    pub budgets: Vec<super::budget::RunBudget>,
     /// The files the section wrote, relative to its output directory (not in `results.json`).
     #[serde(skip)]
     pub files: Vec<String>,

@@ -8,7 +8,7 @@ use super::claims::{self, Setting, TrainingClaim};
 use super::error::{ReproError, Result};
 use super::results::{Counts, ExperimentResult, PlannedRun, Section};
 use super::spec::{load_experiments, Experiment, Kind, Profile};
-use super::{ablation, figures, gate, lr_select, render};
+use super::{ablation, budget, figures, gate, lr_select, render};
 use crate::progress::Progress;
 use crate::train::config::TrainConfig;
 use crate::train::diagnostics::Diagnostics;
@@ -376,7 +376,12 @@ pub fn run(opts: &Options, exec: &mut dyn Executor) -> Result<Section> {
     let mut seeds: Vec<u64> = planned.iter().map(|p| p.spec.seed).collect();
     seeds.sort_unstable();
     seeds.dedup();
+    let mut budgets = Vec::with_capacity(planned.len());
+    for p in &planned {
+        budgets.push(budget::read(&cache.dir(&p.spec), &p.spec)?);
+    }
     let mut section = Section {
+        budgets,
         profile: opts.profile,
         runs_dir: opts.runs_dir.clone(),
         counts,

@@ -1,7 +1,7 @@
 //! The declarative experiment files under `experiments/` and their expansion into runs.
 //!
 //! `experiments/profiles.toml` holds, per profile (`[smoke.training]`, `[quick.training]`,
-//! `[full.training]`, read through [`crate::profile`]), the training settings every experiment of
+//! `[extended.training]`, `[gpu.training]`, read through [`crate::profile`]), the training settings every experiment of
 //! that profile starts from. Each other `experiments/*.toml` is one
 //! experiment: its `kind` (what is analysed), a `title`, and a table per profile it runs in whose
 //! keys override the base. **Every key whose value is an array is an axis of the grid**: the runs

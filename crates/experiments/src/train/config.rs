@@ -614,7 +614,7 @@ mod tests {
             parse(&["--width", "64", "--heads", "2"]),
             Ok(Ok(()))
         ));
-        // The experiment profiles' largest model (the full profile) is accepted.
+        // The experiment profiles' largest model (the gpu profile's) is accepted.
         let full: TrainConfig =
             toml::from_str("dataset = \"cifar10\"\nmodel = \"deit-ti\"\nbatch_size = 256\n")
                 .unwrap();
