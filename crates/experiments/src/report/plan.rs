@@ -121,10 +121,15 @@ pub fn plan_profile(
     runs_dir: &Path,
     probes: &mut BTreeMap<String, f64>,
 ) -> Result<ProfilePlan> {
-    let experiments = load_experiments(experiments_dir, profile, &[])
+    let mut experiments = load_experiments(experiments_dir, profile, &[])
         .with_context(|| format!("loading the {} experiments", profile.name()))?;
-    let planned = plan(&experiments);
     let cache = RunCache::new(runs_dir);
+    // With the learning rate already chosen (its runs cached), the runs that depend on it have
+    // their real configuration, so the plan finds them in the cache.
+    if let Some(lr) = crate::reproduce::lr_select::cached_choice(&experiments, &cache)? {
+        crate::reproduce::lr_select::apply(&mut experiments, lr);
+    }
+    let planned = plan(&experiments);
     let mut out = ProfilePlan {
         profile,
         runs: planned.len(),

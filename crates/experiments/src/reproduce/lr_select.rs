@@ -4,7 +4,8 @@
 //! placeholder of every other experiment before their runs are planned, so their hashes (and
 //! the run cache) include the chosen value.
 
-use super::aggregate::SweepPoint;
+use super::aggregate::{self, SweepPoint};
+use super::cache::{RunCache, RunState};
 use super::error::{ReproError, Result};
 use super::spec::{Experiment, Kind};
 
@@ -21,6 +22,23 @@ pub fn choose(points: &[SweepPoint]) -> Option<f64> {
                 .then(a.x.total_cmp(&b.x))
         })
         .map(|p| p.x)
+}
+
+/// The learning rate the `lr` experiment of `experiments` chose, when every one of its runs is
+/// finished in `cache` (`None` otherwise, or without an lr experiment): what `--plan` uses, so
+/// that after a reproduction the runs that depend on the choice are found in the cache.
+pub fn cached_choice(experiments: &[Experiment], cache: &RunCache) -> Result<Option<f64>> {
+    let Some(e) = experiments.iter().find(|e| e.kind == Kind::Lr) else {
+        return Ok(None);
+    };
+    let mut runs = Vec::with_capacity(e.runs.len());
+    for spec in &e.runs {
+        match cache.state(spec)? {
+            RunState::Finished(r) => runs.push((spec, r.test_accuracy)),
+            _ => return Ok(None),
+        }
+    }
+    Ok(choose(&aggregate::sweep(&runs, "lr")))
 }
 
 /// Give every experiment that asked for the selected learning rate the value `lr`.
