@@ -26,7 +26,7 @@ enum Cli {
     /// Resolve, verify and cache a data set (official URL, then registry fallbacks); print its directory.
     Fetch(commands::fetch::FetchArgs),
     /// Train a ViT on an image dataset: metrics, diagnostics and checkpoints after every epoch.
-    Train(train::command::TrainArgs),
+    Train(Box<train::command::TrainArgs>),
     /// Test accuracy of a `train` checkpoint.
     Eval(eval::EvalArgs),
     /// The paper's training experiments of a profile (experiments/*.toml): cached runs, tables, figures, claims.
