@@ -81,13 +81,13 @@ fn a_decoder_without_tokenizer_is_audited_on_token_ids() {
         stderr(&o)
     );
     let r = read_report(&out);
-    assert_eq!(r.schema_version, 1);
+    assert_eq!(r.schema_version, 2);
     assert_eq!(r.text.sentences, 3);
     assert!(r.text.source.contains("ids.json"), "{}", r.text.source);
     assert!(r.model.causal && r.model.kv_heads == 2);
     let raw: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("audit.json")).unwrap()).unwrap();
-    assert_eq!(raw["schema_version"], 1);
+    assert_eq!(raw["schema_version"], 2);
     assert!(raw["layers"][1]["mean_cosine_centred"].is_number());
     assert!(raw["layers"][1]["sigma"].is_number());
     assert!(raw["layers"][1]["heads"][3]["eigenvalues_h_sigma"].is_array());

@@ -72,7 +72,7 @@ fn check_pre_ln(name: &str) -> AuditReport {
     let c = model.config().clone();
     let tokens = inputs(c.vocab as u32, &[6, 11, 3, 17]);
     let report = audit(&model, &tokens, usize::MAX);
-    assert_eq!(report.schema_version, 1);
+    assert_eq!(report.schema_version, 2);
     assert!(report.model.causal && !report.model.post_ln);
     assert_eq!(report.model.effective_spectrum, "h_sigma");
     let traces: Vec<_> = tokens
@@ -128,6 +128,31 @@ fn check_pre_ln(name: &str) -> AuditReport {
             }
             let counts = head.regime_counts_sigma.as_ref().unwrap();
             assert_eq!(counts.values().sum::<usize>(), tokens.len());
+
+            // The graded DC predictor with H_eff: per input, log max_h |1 + h| minus
+            // log max |1 + a_i h| over the non-DC modes (causal A: the diagonal after the
+            // first token, whose row is e_0, the DC mode), h over spec(H_eff) and the zeros.
+            let mut hs = got.clone();
+            hs.push(eigenformer_spectral::Complex64::new(0.0, 0.0));
+            let mut gaps = Vec::new();
+            for tr in &traces {
+                let a = &tr.attentions[l][h];
+                let dc = hs.iter().map(|z| (1.0 + z).norm()).fold(0.0, f64::max);
+                let non_dc = (1..a.nrows())
+                    .flat_map(|i| {
+                        let ai = f64::from(a[[i, i]]);
+                        hs.iter().map(move |z| (1.0 + ai * z).norm())
+                    })
+                    .fold(0.0, f64::max);
+                gaps.push(dc.ln() - non_dc.ln());
+            }
+            let want_gap = gaps.iter().sum::<f64>() / gaps.len() as f64;
+            let got_gap = head.mean_dc_log_gap_sigma.expect("pre-LN graded predictor");
+            assert!(
+                (got_gap - want_gap).abs() < 1e-5,
+                "{name} {l}/{h}: gap {got_gap} vs {want_gap}"
+            );
+            assert!(head.mean_dc_log_gap.is_some());
         }
     }
 
@@ -231,10 +256,12 @@ fn post_ln_models_report_spec_h() {
         assert!(l.mean_cosine_centred.is_finite());
         for h in &l.heads {
             assert!(h.eigenvalues_h_sigma.is_none() && h.regime_counts_sigma.is_none());
+            assert!(h.mean_dc_log_gap.is_some_and(f64::is_finite));
+            assert!(h.mean_dc_log_gap_sigma.is_none());
         }
     }
     let json = serde_json::to_value(&r).unwrap();
-    assert_eq!(json["schema_version"], 1);
+    assert_eq!(json["schema_version"], 2);
     assert!(json["layers"][1]["heads"][0]["eigenvalues_h_sigma"].is_null());
 }
 

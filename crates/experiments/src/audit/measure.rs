@@ -55,6 +55,24 @@ pub struct HeadPrediction {
     pub regime_sigma: Option<Regime>,
     /// Pre-LN: the first dominating pair with `H_eff`.
     pub dominating_sigma: Option<ModePair>,
+    /// `log|μ_DC| − log max|μ_non-DC|` with `H` (see [`dc_log_gap`]).
+    pub dc_log_gap: f64,
+    /// Pre-LN: the same with `H_eff` (set by [`finish_sentence`]).
+    pub dc_log_gap_sigma: Option<f64>,
+}
+
+/// The graded DC predictor of one (head, input): `log|μ_DC| − log max|μ_non-DC|`, with μ_DC the
+/// DC pair of largest modulus (`a = 1`, the `h` maximising `|1 + h|`) and the maximum over every
+/// pair of a non-DC mode of A. Positive when the DC mode outgrows every other mode (smoothing
+/// per layer), negative when some non-DC mode does; `NaN` without a non-DC mode (one token) or
+/// with a zero modulus.
+pub fn dc_log_gap(u: &UpdateSpectrum) -> f64 {
+    match u.best_non_dc {
+        Some(n) if u.best_dc.modulus > 0.0 && n.modulus > 0.0 => {
+            u.best_dc.modulus.ln() - n.modulus.ln()
+        }
+        _ => f64::NAN,
+    }
 }
 
 /// Everything measured on one sentence.
@@ -219,6 +237,8 @@ pub fn measure_sentence(
                 dominating_eff: eff.dominating.first().copied().unwrap_or(eff.best_dc),
                 regime_sigma: None,
                 dominating_sigma: None,
+                dc_log_gap: dc_log_gap(&plain),
+                dc_log_gap_sigma: None,
             });
             if pre_ln {
                 kept.push(att);
@@ -289,6 +309,7 @@ pub fn finish_sentence(
             let u = UpdateSpectrum::from_eigenvalues(att.eigenvalues, att.dc_index, h, &opts)?;
             p.regime_sigma = Some(u.regime);
             p.dominating_sigma = Some(u.dominating.first().copied().unwrap_or(u.best_dc));
+            p.dc_log_gap_sigma = Some(dc_log_gap(&u));
         }
     }
     Ok(())

@@ -15,8 +15,9 @@ use std::collections::BTreeMap;
 
 /// The version of the `audit.json` layout, written as its `schema_version`: 1 is the first
 /// versioned layout (the files before it had no `schema_version`; everything they held is
-/// still there under the same names).
-pub const AUDIT_SCHEMA_VERSION: u32 = 1;
+/// still there under the same names); 2 adds the graded DC predictor per head
+/// (`mean_dc_log_gap`, `mean_dc_log_gap_sigma`).
+pub const AUDIT_SCHEMA_VERSION: u32 = 2;
 
 /// The model audited.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -115,6 +116,13 @@ pub struct HeadReport {
     pub regime_counts_sigma: Option<BTreeMap<String, usize>>,
     #[serde(default)]
     pub mean_dominant_modulus_sigma: Option<f64>,
+    /// Mean over inputs of the graded DC predictor `log|μ_DC| − log max|μ_non-DC|` with `H_h`
+    /// (schema version 2; `null` in older files).
+    #[serde(default)]
+    pub mean_dc_log_gap: Option<f64>,
+    /// Pre-LN: the same with `H_eff` (`null` for post-LN models and older files).
+    #[serde(default)]
+    pub mean_dc_log_gap_sigma: Option<f64>,
 }
 
 /// One hidden state and the heads of the layer that produced it.
@@ -254,6 +262,11 @@ fn head_report(
                     .filter_map(|p| p.dominating_sigma.map(|m| m.modulus)),
             )
         }),
+        mean_dc_log_gap: Some(finite_mean(preds.iter().map(|p| p.dc_log_gap)))
+            .filter(|v| v.is_finite()),
+        mean_dc_log_gap_sigma: sigma
+            .map(|_| finite_mean(preds.iter().filter_map(|p| p.dc_log_gap_sigma)))
+            .filter(|v| v.is_finite()),
     }
 }
 
@@ -393,6 +406,27 @@ impl LayerReport {
 }
 
 impl AuditReport {
+    /// The graded DC predictor of hidden state `i`'s layer: the mean over heads (and inputs) of
+    /// `log|μ_DC| − log max|μ_non-DC|` with the spectrum that acts on the residual stream, `H_h`
+    /// for post-LN models (C8′) and `H_eff` with σ_l for pre-LN ones (C8). `None` for the
+    /// embedding output, without heads, or when the audit predates the field.
+    pub fn layer_dc_log_gap(&self, i: usize) -> Option<f64> {
+        let layer = self.layers.get(i)?;
+        let values: Vec<f64> = layer
+            .heads
+            .iter()
+            .map(|h| {
+                if self.model.post_ln {
+                    h.mean_dc_log_gap
+                } else {
+                    h.mean_dc_log_gap_sigma
+                }
+            })
+            .collect::<Option<Vec<f64>>>()?;
+        let mean = finite_mean(values);
+        mean.is_finite().then_some(mean)
+    }
+
     /// Fraction of (head, sentence) pairs over all layers whose regime is smoothing or
     /// alternating smoothing, i.e. the DC mode dominates (`eff`: with `diag(γ) H_h`).
     pub fn dc_regime_fraction(&self, eff: bool) -> f64 {

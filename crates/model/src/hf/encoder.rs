@@ -83,6 +83,16 @@ impl HfEncoder {
         }
     }
 
+    /// The random-init twin: the same configuration with freshly initialised, seeded weights
+    /// ([`EncoderWeights::random_like`]: normal(0, 0.02²) weights, zero biases, γ = 1, β = 0).
+    pub fn random_twin(&self, seed: u64) -> HfEncoder {
+        HfEncoder {
+            config: self.config.clone(),
+            weights: self.weights.random_like(seed),
+            source: self.source.clone(),
+        }
+    }
+
     /// Load a Hugging Face model directory, or an `.onnx` file ([`crate::onnx::load`]).
     pub fn load_path(path: &Path) -> Result<HfEncoder, HfError> {
         if path
@@ -279,5 +289,34 @@ mod tests {
     fn encoder_is_shareable_across_threads() {
         fn shareable<T: Send + Sync>() {}
         shareable::<HfEncoder>();
+    }
+
+    #[test]
+    fn random_twin_is_seeded_fresh_and_runs() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf");
+        for name in ["tiny-bert", "tiny-gpt2"] {
+            let m = HfEncoder::load_dir(&dir.join(name)).unwrap();
+            let (a, b, c) = (m.random_twin(7), m.random_twin(7), m.random_twin(8));
+            let h = |e: &HfEncoder| e.head_matrix(0, 0).unwrap();
+            assert_eq!(h(&a), h(&b), "{name}: seeded");
+            assert_ne!(h(&a), h(&c), "{name}: another seed, other weights");
+            assert_ne!(h(&a), h(&m), "{name}: not the trained weights");
+            for l in 0..m.config().layers {
+                let g = a.attention_input_ln_gamma(l).unwrap();
+                assert!(g.iter().all(|&v| v == 1.0), "{name}: γ = 1");
+            }
+            // normal(0, 0.02²): the sample std of the value weights is near 0.02.
+            let w = a.weights.layers[0].value.weight.to_vec();
+            let std = (w.iter().map(|v| v * v).sum::<f32>() / w.len() as f32).sqrt();
+            assert!((std - 0.02).abs() < 0.004, "{name}: std {std}");
+            assert!(a.weights.layers[0]
+                .value
+                .bias
+                .to_vec()
+                .iter()
+                .all(|&v| v == 0.0));
+            let trace = a.forward(&[1, 2, 3]).unwrap();
+            assert_eq!(trace.hidden_states.len(), m.config().layers + 1);
+        }
     }
 }

@@ -439,3 +439,111 @@ pub fn read_weights(src: &TensorSource<'_>, config: &HfConfig) -> Result<Encoder
         },
     })
 }
+
+/// The std of the random twin's weights ([`EncoderWeights::random_like`]): BERT's and GPT-2's
+/// `initializer_range`, the usual initialisation of these checkpoints before training.
+pub const RANDOM_INIT_STD: f32 = 0.02;
+
+struct Fresh<R: rand::Rng> {
+    rng: R,
+}
+
+impl<R: rand::Rng> Fresh<R> {
+    fn normal(&mut self, like: &Tensor) -> Tensor {
+        let shape = like.shape();
+        let n = shape.iter().product();
+        let values: Vec<f32> = (0..n)
+            .map(|_| RANDOM_INIT_STD * crate::init::standard_normal(&mut self.rng))
+            .collect();
+        Tensor::from_array(ArrayD::from_shape_vec(shape, values).expect("shape of its own size"))
+    }
+
+    fn linear(&mut self, l: &LinearW) -> LinearW {
+        LinearW {
+            weight: self.normal(&l.weight),
+            bias: filled(&l.bias, 0.0),
+        }
+    }
+}
+
+fn filled(like: &Tensor, value: f32) -> Tensor {
+    Tensor::from_array(ArrayD::from_elem(like.shape(), value))
+}
+
+fn fresh_norm(n: &LayerNormW) -> LayerNormW {
+    LayerNormW {
+        gamma: filled(&n.gamma, 1.0),
+        beta: filled(&n.beta, 0.0),
+    }
+}
+
+impl EncoderWeights {
+    /// A twin with the same shapes and freshly initialised weights, seeded: every linear weight
+    /// and embedding table (word, position, token type, patch projection, CLS/distillation and
+    /// register tokens, MPNet's relative-bias table) drawn from normal(0, 0.02²), every bias
+    /// zero, every norm γ = 1 and β = 0, DINOv2's LayerScale 1. The random-init control of the
+    /// audit: what the spectra and the similarity look like before training.
+    pub fn random_like(&self, seed: u64) -> EncoderWeights {
+        use rand::SeedableRng;
+        let mut f = Fresh {
+            rng: rand_chacha::ChaCha8Rng::seed_from_u64(seed),
+        };
+        let embeddings = match &self.embeddings {
+            EmbeddingW::Text {
+                word,
+                position,
+                token_type,
+                norm,
+            } => EmbeddingW::Text {
+                word: f.normal(word),
+                position: f.normal(position),
+                token_type: token_type.as_ref().map(|t| f.normal(t)),
+                norm: fresh_norm(norm),
+            },
+            EmbeddingW::Vision {
+                patch,
+                leading,
+                position,
+                registers,
+            } => EmbeddingW::Vision {
+                patch: f.linear(patch),
+                leading: f.normal(leading),
+                position: f.normal(position),
+                registers: registers.as_ref().map(|t| f.normal(t)),
+            },
+            EmbeddingW::Decoder { word, position } => EmbeddingW::Decoder {
+                word: f.normal(word),
+                position: position.as_ref().map(|t| f.normal(t)),
+            },
+        };
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| LayerW {
+                query: f.linear(&l.query),
+                key: f.linear(&l.key),
+                value: f.linear(&l.value),
+                output: f.linear(&l.output),
+                attn_norm: fresh_norm(&l.attn_norm),
+                fc1: f.linear(&l.fc1),
+                gate: l.gate.as_ref().map(|g| f.linear(g)),
+                fc2: f.linear(&l.fc2),
+                mlp_norm: fresh_norm(&l.mlp_norm),
+                attn_scale: l.attn_scale.as_ref().map(|t| filled(t, 1.0)),
+                mlp_scale: l.mlp_scale.as_ref().map(|t| filled(t, 1.0)),
+            })
+            .collect();
+        let relative_bias = self.relative_bias.as_ref().map(|b| {
+            let t = f.normal(&Tensor::from_array(b.clone().into_dyn()));
+            t.to_array()
+                .into_dimensionality::<Ix2>()
+                .expect("two-dimensional like the table")
+        });
+        EncoderWeights {
+            embeddings,
+            layers,
+            relative_bias,
+            final_norm: self.final_norm.as_ref().map(fresh_norm),
+        }
+    }
+}
