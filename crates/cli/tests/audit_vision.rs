@@ -136,3 +136,46 @@ fn a_text_model_is_refused_on_images_and_a_wrong_size_is_named() {
     assert!(!o.status.success());
     assert!(err.contains("image size 12 does not fit vit"), "{err}");
 }
+
+/// `--control random-init` audits a freshly initialised twin on the same images beside the
+/// model: written to `random-init/`, named as the control, with the same shape and different
+/// numbers (a twin that copied the weights would give the same cosines).
+#[test]
+fn a_random_init_control_is_audited_beside_the_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = tmp.path().join("images");
+    write_images(&images, 3);
+    let out = tmp.path().join("out");
+    let model = fixture("tiny-vit");
+    let o = eigenformer(
+        &[
+            "audit",
+            "--model",
+            model.to_str().unwrap(),
+            "--images",
+            images.to_str().unwrap(),
+            "--control",
+            "random-init",
+            "--control-seed",
+            "3",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let read =
+        |p: PathBuf| -> AuditReport { serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap() };
+    let trained = read(out.join("audit.json"));
+    let control = read(out.join("random-init/audit.json"));
+    assert!(
+        control.model.name.contains("random init, seed 3"),
+        "{}",
+        control.model.name
+    );
+    assert_eq!(control.layers.len(), trained.layers.len());
+    assert_eq!(control.text.sentences, trained.text.sentences);
+    let cos = |r: &AuditReport| r.layers.iter().map(|l| l.mean_cosine).collect::<Vec<_>>();
+    assert_ne!(cos(&control), cos(&trained));
+}

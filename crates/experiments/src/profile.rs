@@ -73,6 +73,10 @@ pub struct PretrainedSizes {
     pub models: Vec<String>,
     /// The first N sentences of the text.
     pub sentences: usize,
+    /// Audit a random-init twin of every model beside it (`audit --control random-init`), the
+    /// control of claim P2.
+    #[serde(default)]
+    pub controls: bool,
 }
 
 /// Everything one profile sets.

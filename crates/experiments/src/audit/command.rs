@@ -5,7 +5,7 @@
 //! outputs go to DIR; with several, each model's go to `DIR/<name>/` and `DIR/comparison.md`
 //! puts them side by side with the verdicts on theory.md §7's claims.
 
-use crate::audit::claims::{check_claims, comparison_markdown};
+use crate::audit::claims::{check_claims_with_controls, comparison_markdown};
 use crate::audit::hub;
 use crate::audit::images::{image_files, Preprocess};
 use crate::audit::measure::KEEP_STATES_BYTES;
@@ -104,6 +104,22 @@ pub struct AuditArgs {
     /// verdicts) even for one model.
     #[arg(long)]
     pub compare: bool,
+    /// Also audit a control beside each model: `random-init` is a twin with the same
+    /// configuration and freshly initialised weights (normal(0, 0.02) weights and embeddings,
+    /// zero biases, LayerNorm γ = 1 and β = 0, LayerScale 1), written to `<model dir>/random-init/`
+    /// and used by claim P2 as the baseline a trained model must beat.
+    #[arg(long, value_enum)]
+    pub control: Option<Control>,
+    /// Seed of the control's weights.
+    #[arg(long, default_value_t = 0)]
+    pub control_seed: u64,
+}
+
+/// The controls `--control` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Control {
+    /// Same configuration, freshly initialised weights.
+    RandomInit,
 }
 
 /// Where a model comes from and what it must hold.
@@ -346,6 +362,17 @@ pub fn audit_model_on(
     args: &AuditArgs,
     progress: bool,
 ) -> Result<(AuditReport, Vec<String>)> {
+    audit_model_and_control(spec, inputs, args, progress).map(|(r, _, w)| (r, w))
+}
+
+/// [`audit_model_on`], plus the `--control` twin's report when one is asked for (audited on the
+/// same inputs).
+pub fn audit_model_and_control(
+    spec: &str,
+    inputs: &AuditInputs,
+    args: &AuditArgs,
+    progress: bool,
+) -> Result<(AuditReport, Option<AuditReport>, Vec<String>)> {
     let ids_given = !matches!(inputs, AuditInputs::Sentences(..));
     let source = ModelSource {
         needs_tokenizer: args.tokenizer.is_none() && !ids_given,
@@ -425,7 +452,11 @@ pub fn audit_model_on(
         }
     };
     let (text_source, text_selection) = inputs.describe();
-    let input = AuditInput {
+    let twin = args
+        .control
+        .map(|Control::RandomInit| model.random_twin(args.control_seed));
+    let control_name = format!("{name} (random init, seed {})", args.control_seed);
+    let mut input = AuditInput {
         name,
         dir: dir.display().to_string(),
         model: &model,
@@ -437,7 +468,19 @@ pub fn audit_model_on(
     };
     let (report, warnings) =
         run_audit(&input).with_context(|| format!("auditing {}", dir.display()))?;
-    Ok((report, warnings))
+    let control = match &twin {
+        Some(t) => {
+            input.model = t;
+            input.name = control_name;
+            Some(
+                run_audit(&input)
+                    .with_context(|| format!("auditing the random twin of {}", dir.display()))?
+                    .0,
+            )
+        }
+        None => None,
+    };
+    Ok((report, control, warnings))
 }
 
 /// What [`execute`] audited and wrote.
@@ -506,8 +549,9 @@ pub fn execute(args: &AuditArgs) -> Result<AuditOutcome> {
     let mut reports = Vec::new();
     let mut links = Vec::new();
     let mut files = Vec::new();
+    let mut controls = Vec::new();
     for spec in &args.model {
-        let (report, warnings) = audit_model_on(spec, &inputs, args, true)?;
+        let (report, control, warnings) = audit_model_and_control(spec, &inputs, args, true)?;
         for w in &warnings {
             eprintln!("warning: {}: {w}", report.model.name);
         }
@@ -528,6 +572,17 @@ pub fn execute(args: &AuditArgs) -> Result<AuditOutcome> {
         }
         print_summary(&report)?;
         eigenformer_io::outln!("wrote {}", out.join("report.md").display())?;
+        if let Some(c) = control {
+            let cdir = out.join("random-init");
+            for path in write_outputs(&c, &cdir)? {
+                if let Ok(rel) = path.strip_prefix(&args.out) {
+                    files.push(rel.to_string_lossy().replace('\\', "/"));
+                }
+            }
+            print_summary(&c)?;
+            eigenformer_io::outln!("wrote {}", cdir.join("report.md").display())?;
+            controls.push(c);
+        }
         links.push(if several {
             format!("{sub}/report.md")
         } else {
@@ -545,7 +600,8 @@ pub fn execute(args: &AuditArgs) -> Result<AuditOutcome> {
         eigenformer_io::write_atomic(&page, md.as_bytes())?;
         files.push("comparison.md".into());
         eigenformer_io::outln!("wrote {}", page.display())?;
-        comparison = Some((md, check_claims(&refs)));
+        let control_refs: Vec<&AuditReport> = controls.iter().collect();
+        comparison = Some((md, check_claims_with_controls(&refs, &control_refs)));
     }
     Ok(AuditOutcome {
         reports,

@@ -153,6 +153,9 @@ fn pretrained(ctx: &SectionCtx<'_>) -> anyhow::Result<SectionResult> {
         sentences: sizes.sentences,
         out: ctx.dir.clone(),
         compare: true,
+        control: sizes
+            .controls
+            .then_some(crate::audit::command::Control::RandomInit),
         ..AuditArgs::default()
     };
     let outcome = crate::audit::command::execute(&args)?;
