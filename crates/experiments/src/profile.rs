@@ -77,6 +77,14 @@ pub struct PretrainedSizes {
     /// control of claim P2.
     #[serde(default)]
     pub controls: bool,
+    /// Vision models audited on images (`audit --images`) beside the text models; their
+    /// claims are checked together with the text models'.
+    #[serde(default)]
+    pub vision_models: Vec<String>,
+    /// The first N test images of the CIFAR-10 JPEG copy, written as PNG files and upscaled by
+    /// each model's own preprocessing (for the vision models).
+    #[serde(default)]
+    pub images: usize,
 }
 
 /// Everything one profile sets.

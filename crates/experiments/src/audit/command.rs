@@ -493,6 +493,8 @@ pub struct AuditOutcome {
     pub comparison: Option<(String, Vec<Claim>)>,
     /// Every file written, relative to `--out` (`/`-separated).
     pub files: Vec<String>,
+    /// The `--control` twins' reports, in the order of `reports` (empty without `--control`).
+    pub controls: Vec<AuditReport>,
 }
 
 /// Run `eigenformer audit`.
@@ -607,6 +609,7 @@ pub fn execute(args: &AuditArgs) -> Result<AuditOutcome> {
         reports,
         comparison,
         files,
+        controls,
     })
 }
 

@@ -142,6 +142,32 @@ fn theory(ctx: &SectionCtx<'_>) -> anyhow::Result<SectionResult> {
     })
 }
 
+/// The first `n` test images of the CIFAR-10 JPEG copy as PNG files in `dir` (`00000.png`, …),
+/// for the vision audits: a directory of files is what `audit --images` reads.
+fn write_test_images(dir: &Path, n: usize) -> anyhow::Result<()> {
+    use eigenformer_data::{DatasetKind, Split};
+    let test = DatasetKind::Cifar10Jpeg
+        .load(Split::Test, None)
+        .context("the CIFAR-10 JPEG test images for the vision audits")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let [c, h, w] = test.image_shape();
+    if c != 3 {
+        anyhow::bail!("expected RGB test images, got {c} channels");
+    }
+    for i in 0..n.min(test.len()) {
+        let px = test.image(i);
+        let img = image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
+            let at = |ch: usize| px[ch * h * w + y as usize * w + x as usize];
+            image::Rgb([at(0), at(1), at(2)])
+        });
+        let mut png = Vec::new();
+        img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .context("encoding a test image as PNG")?;
+        eigenformer_io::write_atomic(&dir.join(format!("{i:05}.png")), &png)?;
+    }
+    Ok(())
+}
+
 /// `eigenformer audit --compare` on the profile's models and sentences of the Brown sample: the
 /// side-by-side page `comparison.md` and the verdicts on theory.md §7's claims about pre-trained
 /// models.
@@ -159,10 +185,39 @@ fn pretrained(ctx: &SectionCtx<'_>) -> anyhow::Result<SectionResult> {
         ..AuditArgs::default()
     };
     let outcome = crate::audit::command::execute(&args)?;
-    let (markdown, claims) = outcome
+    let (mut markdown, mut claims) = outcome
         .comparison
         .context("internal: `audit --compare` wrote no comparison")?;
-    let (figures, tables) = split_by_extension(outcome.files);
+    let mut all_files = outcome.files;
+    if !sizes.vision_models.is_empty() && sizes.images > 0 {
+        let images = ctx.dir.join("images");
+        write_test_images(&images, sizes.images)?;
+        let vision_dir = ctx.dir.join("vision");
+        let vision = crate::audit::command::execute(&AuditArgs {
+            model: sizes.vision_models.clone(),
+            images: Some(images),
+            sentences: sizes.images,
+            out: vision_dir,
+            ..args.clone()
+        })?;
+        let (vision_md, _) = vision
+            .comparison
+            .context("internal: `audit --compare` wrote no comparison")?;
+        all_files.extend(vision.files.iter().map(|f| format!("vision/{f}")));
+        // The claims are about every audited model at once (P1 is existential, P2 pools the
+        // layers of all of them, P3 needs the pre-LN ones).
+        let reports: Vec<&crate::audit::AuditReport> =
+            outcome.reports.iter().chain(&vision.reports).collect();
+        let controls: Vec<&crate::audit::AuditReport> =
+            outcome.controls.iter().chain(&vision.controls).collect();
+        claims = crate::audit::claims::check_claims_with_controls(&reports, &controls);
+        let vision_body = body_without_title(&vision_md).replace("](", "](vision/");
+        markdown.push_str(&format!(
+            "\n\n# Vision models on {} CIFAR-10 test images (JPEG q75 copy)\n\n{vision_body}",
+            sizes.images
+        ));
+    }
+    let (figures, tables) = split_by_extension(all_files);
     Ok(SectionResult {
         schema_version: SCHEMA_VERSION,
         section: SectionId::Pretrained,
