@@ -105,6 +105,11 @@ pub struct SpectrumOptions {
     /// Largest elementwise difference under which two heads' attention matrices count as shared
     /// (exact multi-head analysis). Default `1e-12`.
     pub shared_attention_tol: f64,
+    /// Accept attention matrices whose rows sum to 1 but have negative entries, such as
+    /// AttnScale's `A + ω (A − 11ᵀ/n)` with ω > 0. C1 and the DC mode (eigenvalue 1, eigenvector
+    /// 1) need only the row sums; C2's guarantees (|a| < 1 off the DC mode) need positivity and
+    /// then do not apply. Default `false`.
+    pub signed_rows: bool,
 }
 
 impl Default for SpectrumOptions {
@@ -113,6 +118,7 @@ impl Default for SpectrumOptions {
             tie_rtol: 1e-9,
             stochastic_tol: DEFAULT_STOCHASTIC_TOL,
             shared_attention_tol: 1e-12,
+            signed_rows: false,
         }
     }
 }
@@ -167,6 +173,37 @@ pub fn attention_spectrum(
     stochastic_tol: f64,
 ) -> Result<AttentionSpectrum> {
     check_row_stochastic_named("a", a, stochastic_tol)?;
+    attention_spectrum_checked(a)
+}
+
+/// [`attention_spectrum`] as `opts` asks: with [`SpectrumOptions::signed_rows`], only the row
+/// sums are checked (AttnScale's signed attention).
+pub fn attention_spectrum_with(
+    a: ArrayView2<'_, f64>,
+    opts: &SpectrumOptions,
+) -> Result<AttentionSpectrum> {
+    if !opts.signed_rows {
+        return attention_spectrum(a, opts.stochastic_tol);
+    }
+    check_square("a", a)?;
+    check_matrix("a", a)?;
+    let max_dev = a
+        .rows()
+        .into_iter()
+        .map(|r| (r.sum() - 1.0).abs())
+        .fold(0.0_f64, f64::max);
+    if max_dev > opts.stochastic_tol {
+        return Err(SpectralError::NotRowStochastic {
+            arg: "a",
+            max_row_sum_deviation: max_dev,
+            min_entry: a.iter().copied().fold(f64::INFINITY, f64::min),
+            tol: opts.stochastic_tol,
+        });
+    }
+    attention_spectrum_checked(a)
+}
+
+fn attention_spectrum_checked(a: ArrayView2<'_, f64>) -> Result<AttentionSpectrum> {
     let n = a.nrows();
     let e = eigen(a)?;
     let constancy = |k: usize| {
@@ -275,7 +312,7 @@ impl UpdateSpectrum {
     ) -> Result<Self> {
         opts.validate()?;
         check_square("h", h)?;
-        let att = attention_spectrum(a, opts.stochastic_tol)?;
+        let att = attention_spectrum_with(a, opts)?;
         let h_eigs = eigenvalues(h)?;
         Self::from_eigenvalues(att.eigenvalues, att.dc_index, h_eigs, opts)
     }
@@ -431,7 +468,7 @@ impl UpdateSpectrum {
     ) -> Result<Self> {
         opts.validate()?;
         let h_eigs = head_eigenvalues(w_v, w_o)?.full;
-        let att = attention_spectrum(a, opts.stochastic_tol)?;
+        let att = attention_spectrum_with(a, opts)?;
         Self::from_eigenvalues(att.eigenvalues, att.dc_index, h_eigs, opts)
     }
 
@@ -536,7 +573,7 @@ pub fn pre_ln_spectrum(
 ) -> Result<PreLnSpectrum> {
     let h_eff = layernorm_effective_h(h, gamma)?;
     opts.validate()?;
-    let att = attention_spectrum(a, opts.stochastic_tol)?;
+    let att = attention_spectrum_with(a, opts)?;
     let plain = UpdateSpectrum::from_eigenvalues(
         att.eigenvalues.clone(),
         att.dc_index,
@@ -749,7 +786,7 @@ pub fn multi_head_spectrum(
                 expected: format!("[{n}, {n}] like the first head"),
             });
         }
-        let att = attention_spectrum(head.a, opts.stochastic_tol)?;
+        let att = attention_spectrum_with(head.a, opts)?;
         let h_eigs = head.weights.spectrum(gamma)?;
         if *width.get_or_insert(h_eigs.len()) != h_eigs.len() {
             return Err(SpectralError::Shape {
@@ -1002,5 +1039,21 @@ mod tests {
             MultiHeadMethod::SharedAttention.to_string(),
             "shared-attention"
         );
+    }
+
+    /// AttnScale's signed attention (rows sum to 1, one entry negative) is refused by default
+    /// and analysed with `signed_rows`: its DC mode is still the eigenvalue 1 with eigenvector 1.
+    #[test]
+    fn signed_rows_accept_attnscale_attention() {
+        let a = array![[1.1, -0.05, -0.05], [0.2, 0.5, 0.3], [0.3, 0.3, 0.4]];
+        assert!(attention_spectrum(a.view(), 1e-9).is_err());
+        let opts = SpectrumOptions {
+            signed_rows: true,
+            ..SpectrumOptions::default()
+        };
+        let att = attention_spectrum_with(a.view(), &opts).unwrap();
+        assert!((att.eigenvalues[att.dc_index] - 1.0).norm() < 1e-9);
+        let bad = array![[1.1, -0.05, 0.0], [0.2, 0.5, 0.3], [0.3, 0.3, 0.4]];
+        assert!(attention_spectrum_with(bad.view(), &opts).is_err());
     }
 }

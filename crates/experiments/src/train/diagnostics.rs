@@ -137,7 +137,11 @@ pub fn compute(model: &ViT, images: &Array4<f32>, epoch: usize) -> Result<Diagno
     let heads = model
         .head_h_matrices()
         .context("the H matrices of the heads")?;
-    let opts = SpectrumOptions::default();
+    // AttnScale's A + ω (A − 11ᵀ/N) keeps row sums 1 but may have negative entries.
+    let opts = SpectrumOptions {
+        signed_rows: model.config().attention == eigenformer_model::AttentionKind::AttnScale,
+        ..SpectrumOptions::default()
+    };
     let mut layers = Vec::with_capacity(heads.len());
     for (l, layer_heads) in heads.iter().enumerate() {
         let hidden = trace
@@ -258,5 +262,29 @@ mod tests {
         // Two tokens: [1, −1] (sd 1) and [3, 3] (sd 0); ε = 0.
         let x = Array3::from_shape_vec((1, 2, 2), vec![1.0f32, -1.0, 3.0, 3.0]).unwrap();
         assert!((input_scale(x.view(), 0.0) - 0.5).abs() < 1e-12);
+    }
+
+    /// AttnScale with a large ω has attention entries below 0 (rows still sum to 1); the
+    /// diagnostics must analyse it rather than fail (a quick-profile run stopped on this).
+    #[test]
+    fn attnscale_with_negative_attention_entries_is_diagnosed() {
+        let mut cfg = eigenformer_model::ViTConfig::preset("vit-small").unwrap();
+        cfg.depth = 1;
+        cfg.width = 16;
+        cfg.heads = 2;
+        cfg.mlp_hidden = 32;
+        cfg.patch_size = 7;
+        cfg.attention = eigenformer_model::AttentionKind::AttnScale;
+        let model = ViT::new(cfg, 0).unwrap();
+        let omega = model.blocks[0].attn.omega.as_ref().unwrap();
+        omega
+            .set_data(&ndarray::ArrayD::from_elem(ndarray::IxDyn(&[2]), 3.0))
+            .unwrap();
+        let images = ndarray::Array4::from_shape_fn((2, 1, 28, 28), |(b, _, y, x)| {
+            ((b * 7 + y * 3 + x * 5) % 11) as f32 / 11.0 - 0.5
+        });
+        let d = compute(&model, &images, 1).unwrap();
+        assert_eq!(d.layers.len(), 1);
+        assert!(d.layers[0].heads.iter().all(|h| h.regime_sigma.is_some()));
     }
 }
