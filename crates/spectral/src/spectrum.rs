@@ -106,9 +106,9 @@ pub struct SpectrumOptions {
     /// (exact multi-head analysis). Default `1e-12`.
     pub shared_attention_tol: f64,
     /// Accept attention matrices whose rows sum to 1 but have negative entries, such as
-    /// AttnScale's `A + ω (A − 11ᵀ/n)` with ω > 0. C1 and the DC mode (eigenvalue 1, eigenvector
-    /// 1) need only the row sums; C2's guarantees (|a| < 1 off the DC mode) need positivity and
-    /// then do not apply. Default `false`.
+    /// AttnScale's `A + ω (A − 11ᵀ/n)` with ω > 0. C1 and the DC mode (eigenvalue 1 with the
+    /// constant eigenvector) need only the row sums; C2's guarantees (|a| < 1 off the DC mode)
+    /// need positivity and then do not apply. Default `false`.
     pub signed_rows: bool,
 }
 
