@@ -311,40 +311,21 @@ impl TrainConfig {
                 return bad(format!("{name} must be finite and non-negative, got {v}"));
             }
         }
-        if [
-            self.depth,
-            self.width,
-            self.heads,
-            self.max_train_batches,
-            self.patch_size,
-            self.epoch_steps,
-            self.val_images,
-        ]
-        .contains(&Some(0))
-        {
-            let names = [
-                "depth",
-                "width",
-                "heads",
-                "max_train_batches",
-                "patch_size",
-                "epoch_steps",
-                "val_images",
-            ];
-            let zero: Vec<&str> = [
-                self.depth,
-                self.width,
-                self.heads,
-                self.max_train_batches,
-                self.patch_size,
-                self.epoch_steps,
-                self.val_images,
-            ]
+        let counts = [
+            ("depth", self.depth),
+            ("width", self.width),
+            ("heads", self.heads),
+            ("max_train_batches", self.max_train_batches),
+            ("patch_size", self.patch_size),
+            ("epoch_steps", self.epoch_steps),
+            ("val_images", self.val_images),
+        ];
+        let zero: Vec<&str> = counts
             .iter()
-            .zip(names)
-            .filter(|(v, _)| **v == Some(0))
-            .map(|(_, n)| n)
+            .filter(|(_, v)| *v == Some(0))
+            .map(|(n, _)| *n)
             .collect();
+        if !zero.is_empty() {
             return bad(format!("{} must be at least 1", zero.join(", ")));
         }
         if let Err(e) = parse_form(&self.form) {

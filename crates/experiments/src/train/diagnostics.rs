@@ -16,7 +16,9 @@
 //!   batch** (an average of row-stochastic matrices is row-stochastic) together with H_h
 //!   (`regime`), diag(γ) H_h (`regime_eff`) and H_eff (`regime_sigma`, the one that acts).
 
+use crate::audit::measure::norm_scale_sum;
 use anyhow::{Context, Result};
+use eigenformer_model::hf::NormKind;
 use eigenformer_model::{Mode, ViT};
 use eigenformer_spectral::linalg::eigenvalues;
 use eigenformer_spectral::metrics::{asymmetry, hc_dc_ratio, mean_pairwise_cosine};
@@ -86,23 +88,15 @@ fn pairs(v: &[num_complex::Complex64]) -> Vec<[f64; 2]> {
     v.iter().map(|z| [z.re, z.im]).collect()
 }
 
-/// σ_l of a block input `[B, N, d]`: the mean over every token of `√(var + ε)` over its channels.
+/// σ_l of a block input `[B, N, d]`: the mean over every token of `√(var + ε)` over its
+/// channels, the per-token scale the audit measures for pre-LN models too.
 fn input_scale(x: ArrayView3<'_, f32>, eps: f64) -> f64 {
-    let (mut sum, mut count) = (0.0, 0usize);
-    for image in x.outer_iter() {
-        for token in image.outer_iter() {
-            let d = token.len().max(1) as f64;
-            let mean = token.iter().map(|&v| f64::from(v)).sum::<f64>() / d;
-            let var = token
-                .iter()
-                .map(|&v| (f64::from(v) - mean).powi(2))
-                .sum::<f64>()
-                / d;
-            sum += (var + eps).sqrt();
-            count += 1;
-        }
-    }
-    sum / count.max(1) as f64
+    let tokens = x.len_of(Axis(0)) * x.len_of(Axis(1));
+    let sum: f64 = x
+        .outer_iter()
+        .map(|image| norm_scale_sum(&image.to_owned(), NormKind::LayerNorm, eps))
+        .sum();
+    sum / tokens.max(1) as f64
 }
 
 /// `P_d diag(γ) H / σ` (theory.md C8): the rows of H scaled by γ, each column centred (P_d =
