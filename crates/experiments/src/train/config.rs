@@ -202,6 +202,12 @@ pub struct TrainConfig {
     #[arg(long)]
     #[serde(default)]
     pub val_images: Option<usize>,
+    /// Random horizontal flips in the training augmentation (overrides the dataset's default:
+    /// on for CIFAR, off for the MNISTs; a mirrored garment is still the same garment, a
+    /// mirrored digit is not).
+    #[arg(long)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hflip: Option<bool>,
 }
 
 impl Default for TrainConfig {
@@ -235,6 +241,7 @@ impl Default for TrainConfig {
             crop_pad: None,
             epoch_steps: None,
             val_images: None,
+            hflip: None,
         }
     }
 }

@@ -304,10 +304,11 @@ pub fn train_in(dir: &RunDir, opts: &TrainOptions, data: &TrainData) -> Result<T
     let cfg = &opts.model_config;
     let start = check_start(dir, opts)?;
     let mut loader = Loader::train(&data.train, data.kind, run.batch_size, run.seed)?;
-    if let Some(pad) = run.crop_pad {
+    if run.crop_pad.is_some() || run.hflip.is_some() {
+        let default = data.kind.train_augment();
         loader = loader.augment(Augment {
-            crop_pad: pad,
-            ..data.kind.train_augment()
+            crop_pad: run.crop_pad.unwrap_or(default.crop_pad),
+            hflip: run.hflip.unwrap_or(default.hflip),
         });
     }
     let steps_per_epoch = match (run.epoch_steps, run.max_train_batches) {
