@@ -612,3 +612,105 @@ fn an_unknown_training_key_is_refused_naming_the_file_and_the_key() {
     assert!(err.contains("depth.toml"), "{err}");
     assert!(err.contains("learning_rate"), "{err}");
 }
+
+/// The grid as job-array cells (`--list`, `--task-index`, `--merge`): the lr cells first, the
+/// other cells' hashes pending until those finish, each cell trained once under its claim with
+/// its evaluations, an interrupted one resumed, and the indices stable throughout.
+#[test]
+fn cells_run_lr_first_once_each_and_resume_an_interrupted_one() {
+    use eigenformer_experiments::reproduce::cells::{self, Stage};
+    let exp = tempfile::tempdir().unwrap();
+    write_experiments(exp.path());
+    let profiles = PROFILES.replacen(
+        "train_fraction = 1.0\n[quick.theory]",
+        "train_fraction = 1.0\nlr = \"selected\"\n[quick.theory]",
+        1,
+    );
+    assert_ne!(profiles, PROFILES);
+    std::fs::write(exp.path().join("profiles.toml"), profiles).unwrap();
+    std::fs::write(
+        exp.path().join("lr.toml"),
+        "kind = \"lr\"\ntitle = \"lr\"\n[smoke]\nattention = \"plain\"\nseed = [0]\nlr = [1e-3, 2e-3]\nval_images = 10\n",
+    )
+    .unwrap();
+    let runs = tempfile::tempdir().unwrap();
+    let cache = RunCache::new(runs.path());
+    let experiments = spec::load_experiments(exp.path(), Profile::Smoke, &[]).unwrap();
+    let before = cells::cells(&experiments, &cache).unwrap();
+    assert!(before.len() > 4);
+    assert!(before[..2]
+        .iter()
+        .all(|c| c.stage == Stage::LearningRate && c.hash.is_some()));
+    assert!(before[2..]
+        .iter()
+        .all(|c| c.stage == Stage::Grid && c.hash.is_none()));
+    assert!(before.iter().enumerate().all(|(i, c)| c.index == i));
+
+    let mut fake = Fake::default();
+    let err = cells::run_cell(&experiments, &cache, 2, &mut fake)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("lr cells 0-1"), "{err}");
+    let err = cells::run_cell(&experiments, &cache, before.len(), &mut fake)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("does not exist"), "{err}");
+    assert_eq!(fake.trains, 0);
+
+    for i in 0..2 {
+        let o = cells::run_cell(&experiments, &cache, i, &mut fake).unwrap();
+        assert_eq!(o.action, Action::Trained);
+    }
+    let after = cells::cells(&experiments, &cache).unwrap();
+    assert_eq!(after.len(), before.len());
+    for (a, b) in after.iter().zip(&before) {
+        assert_eq!((a.index, &a.label, a.stage), (b.index, &b.label, b.stage));
+        assert!(a.hash.is_some());
+    }
+    assert_eq!(
+        cells::unfinished(&after, &cache),
+        (2..after.len()).collect::<Vec<_>>()
+    );
+    for c in &after[2..] {
+        let o = cells::run_cell(&experiments, &cache, c.index, &mut fake).unwrap();
+        assert_eq!(o.action, Action::Trained, "{}", c.label);
+        assert_eq!(Some(o.hash), c.hash.clone());
+    }
+    assert!(cells::unfinished(&after, &cache).is_empty());
+    let (trains, evals) = (fake.trains, fake.evals);
+    assert!(
+        evals > 0,
+        "the corruption experiment's evaluations run with their cells"
+    );
+
+    // A finished cell is never rerun, and its evaluations are cached.
+    let o = cells::run_cell(&experiments, &cache, 3, &mut fake).unwrap();
+    assert_eq!(o.action, Action::Cached);
+    assert_eq!((fake.trains, fake.evals), (trains, evals));
+
+    // An interrupted cell (checkpoint, no result) resumes.
+    let dir = cache.dir(after[4].spec.as_ref().unwrap());
+    std::fs::remove_file(dir.join("result.json")).unwrap();
+    assert_eq!(cells::unfinished(&after, &cache), vec![4]);
+    let o = cells::run_cell(&experiments, &cache, 4, &mut fake).unwrap();
+    assert_eq!(o.action, Action::Resumed);
+    assert_eq!(fake.resumes, 1);
+
+    // The merge over the finished cache trains nothing.
+    let out = tempfile::tempdir().unwrap();
+    let trains = fake.trains;
+    run::run(
+        &Options {
+            profile: Profile::Smoke,
+            experiments_dir: exp.path().to_path_buf(),
+            out: out.path().to_path_buf(),
+            runs_dir: runs.path().to_path_buf(),
+            only: vec![],
+            progress: false,
+        },
+        &mut fake,
+    )
+    .unwrap();
+    assert_eq!(fake.trains, trains);
+    assert!(out.path().join("claims.json").is_file());
+}

@@ -373,11 +373,11 @@ pub fn run(args: &ReproduceArgs) -> Result<Reproduction, ReportError> {
     );
     let html_path = out.join("REPORT.html");
     eigenformer_io::write_atomic(&html_path, page.as_bytes())?;
-    println!(
+    eigenformer_io::outln!(
         "Report written to {} (and {})",
         report.display(),
         html_path.display()
-    );
+    )?;
 
     let failed: Vec<&'static str> = statuses
         .iter()

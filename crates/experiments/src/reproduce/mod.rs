@@ -13,6 +13,7 @@ pub mod ablation;
 pub mod aggregate;
 pub mod budget;
 pub mod cache;
+pub mod cells;
 pub mod claims;
 pub mod command;
 pub mod error;
@@ -24,6 +25,7 @@ pub mod paired;
 pub mod render;
 pub mod results;
 pub mod run;
+pub mod slurm;
 pub mod spec;
 pub mod stats;
 

@@ -158,13 +158,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         },
     )?;
     if let Some(last) = outcome.epochs.last() {
-        println!(
+        eigenformer_io::outln!(
             "epochs={} test_accuracy={:.4} test_loss={:.4} out={}",
             last.epoch,
             last.test_accuracy,
             last.test_loss,
             args.out.display()
-        );
+        )?;
     }
     Ok(())
 }

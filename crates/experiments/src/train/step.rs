@@ -3,7 +3,8 @@
 
 use eigenformer_model::{Mode, ViT};
 use eigenformer_tensor::optim::{
-    clip_grad_norm, AdamW, AdamWConfig, CosineSchedule, Optimizer, OptimizerState, ParamGroup,
+    all_reduce_gradients, clip_grad_norm, AdamW, AdamWConfig, AllReduceError, CosineSchedule,
+    GradientAllReduce, Optimizer, OptimizerState, ParamGroup,
 };
 use eigenformer_tensor::{Tensor, TensorError};
 use ndarray::Array4;
@@ -38,6 +39,14 @@ pub enum TrainingError {
     /// A tensor error.
     #[error(transparent)]
     Tensor(#[from] TensorError),
+    /// Averaging the gradients with the other data-parallel workers failed.
+    #[error("step {step}: {source}")]
+    AllReduce {
+        /// Global step (0-based).
+        step: usize,
+        /// What the collective reported.
+        source: AllReduceError,
+    },
 }
 
 /// Optimisation hyper-parameters.
@@ -176,6 +185,19 @@ impl Trainer {
         images: &Array4<f32>,
         labels: &[usize],
     ) -> Result<StepStats, TrainingError> {
+        self.train_step_with(images, labels, None)
+    }
+
+    /// One data-parallel optimisation step: this worker's share of the batch, with the gradients
+    /// averaged over the group by `reducer` after backward and before clipping, so that equal
+    /// shares give every replica the step of one worker on the whole batch (the loss is a mean
+    /// over images). `None` is [`Trainer::train_step`]. The returned loss is this share's.
+    pub fn train_step_with(
+        &mut self,
+        images: &Array4<f32>,
+        labels: &[usize],
+        reducer: Option<&mut dyn GradientAllReduce>,
+    ) -> Result<StepStats, TrainingError> {
         if images.shape()[0] != labels.len() || labels.is_empty() {
             return Err(TrainingError::Batch {
                 shape: images.shape().to_vec(),
@@ -205,6 +227,12 @@ impl Trainer {
         drop(loss);
         drop(logits);
         let params = self.model.parameters();
+        if let Some(reducer) = reducer {
+            all_reduce_gradients(reducer, &params).map_err(|source| TrainingError::AllReduce {
+                step: self.step,
+                source,
+            })?;
+        }
         let grad_norm = match self.hyper.clip_grad_norm {
             Some(max) => clip_grad_norm(&params, max),
             None => eigenformer_tensor::optim::grad_norm(&params),

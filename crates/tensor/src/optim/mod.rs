@@ -6,11 +6,13 @@
 //! training run resumed from a checkpoint continues exactly as if it had not stopped.
 
 mod adamw;
+mod allreduce;
 mod clip;
 mod schedule;
 mod sgd;
 
 pub use adamw::{AdamW, AdamWConfig};
+pub use allreduce::{all_reduce_gradients, AllReduceError, GradientAllReduce, LocalAllReduce};
 pub use clip::{clip_grad_norm, grad_norm};
 pub use schedule::CosineSchedule;
 pub use sgd::{Sgd, SgdConfig};
