@@ -177,7 +177,7 @@ def rows(d):
         return [{k: v for k, v in r.items() if k != "train_seconds"} for r in csv.DictReader(f)]
 if rows(local) != rows(merged):
     sys.exit("slurm-e2e: FAILED: the merged runs.csv differs from the local run's")
-verdicts = ", ".join(f"{c['claim']['id']} {c['claim']['verdict']}" for c in a)
+verdicts = ", ".join(f"{c.get('claim', c)['id']} {c.get('claim', c)['verdict']}" for c in a)
 print(f"slurm-e2e: {len(rows(local))} runs and {len(a)} claims equal ({verdicts})")
 PY
 log "passed"

@@ -10,6 +10,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 const STEPS: usize = 4;
+
+/// Every parameter's name and values.
+type Weights = Vec<(String, Vec<f32>)>;
 const BATCH: usize = 8;
 
 fn config(attention: AttentionKind) -> ViTConfig {
@@ -49,7 +52,7 @@ fn batches() -> Vec<(Array4<f32>, Vec<usize>)> {
         .collect()
 }
 
-fn weights(t: &Trainer) -> Vec<(String, Vec<f32>)> {
+fn weights(t: &Trainer) -> Weights {
     t.model
         .named_parameters()
         .into_iter()
@@ -64,11 +67,7 @@ fn weights(t: &Trainer) -> Vec<(String, Vec<f32>)> {
 const ROUND_OFF_GRADIENT: f32 = 1e-5;
 
 /// The largest difference over entries that `compared` keeps, and where.
-fn max_difference(
-    a: &[(String, Vec<f32>)],
-    b: &[(String, Vec<f32>)],
-    compared: &[Vec<bool>],
-) -> (f32, String) {
+fn max_difference(a: &Weights, b: &Weights, compared: &[Vec<bool>]) -> (f32, String) {
     let mut worst = (0.0f32, String::new());
     for (((name, x), (other, y)), keep) in a.iter().zip(b).zip(compared) {
         assert_eq!(name, other);
@@ -84,7 +83,7 @@ fn max_difference(
 
 /// One worker on the whole batches: its weights, and per entry whether its gradient rose above
 /// round-off at some step.
-fn single(attention: AttentionKind) -> (Vec<(String, Vec<f32>)>, Vec<Vec<bool>>) {
+fn single(attention: AttentionKind) -> (Weights, Vec<Vec<bool>>) {
     let mut t = trainer(attention);
     let mut compared: Vec<Vec<bool>> = t
         .model
@@ -107,7 +106,7 @@ fn single(attention: AttentionKind) -> (Vec<(String, Vec<f32>)>, Vec<Vec<bool>>)
 
 /// Two workers on the halves of each batch; `reduce = false` skips the all-reduce (the control
 /// that shows the comparison can fail). Returns each worker's weights.
-fn two_workers(attention: AttentionKind, reduce: bool) -> Vec<Vec<(String, Vec<f32>)>> {
+fn two_workers(attention: AttentionKind, reduce: bool) -> Vec<Weights> {
     let handles = LocalAllReduce::group(2);
     std::thread::scope(|scope| {
         let joins: Vec<_> = handles
