@@ -166,7 +166,7 @@ impl<'a> Loader<'a> {
         let mut data = vec![0f32; idx.len() * per];
         let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(self.seed, epoch, b as u64));
         for (&i, dst) in idx.iter().zip(data.chunks_exact_mut(per)) {
-            let params = self.augment.sample(&mut rng);
+            let params = self.augment.sample(h, w, &mut rng);
             convert_image(self.dataset.image(i), [c, h, w], params, tables, dst);
         }
         let labels = idx.iter().map(|&i| self.dataset.label(i)).collect();

@@ -26,7 +26,7 @@ pub mod folder;
 pub mod idx;
 pub mod subset;
 
-pub use augment::{Augment, AugmentParams, Normalize};
+pub use augment::{Augment, AugmentParams, EraseRect, Normalize};
 pub use batches::{BatchIter, Loader};
 pub use subset::class_balanced_subset;
 

@@ -333,6 +333,7 @@ fn augmentation_is_deterministic_and_preserves_shape() {
     let aug = Augment {
         crop_pad: 2,
         hflip: true,
+        erase: 0.0,
     };
     let make = |seed| {
         Loader::new(&d, 16)
@@ -387,6 +388,7 @@ fn flip_and_crop_semantics() {
             dy: 1,
             dx: 0,
             flip: true,
+            erase: None,
         },
     );
     assert_eq!(s[[0, 0, 0]], img[[0, 1, 4]]);
@@ -397,6 +399,7 @@ fn flip_and_crop_semantics() {
     let a = Augment {
         crop_pad: 2,
         hflip: true,
+        erase: 0.0,
     };
     let seed = 11;
     let (x, _) = Loader::new(&d, 1)
@@ -411,7 +414,14 @@ fn flip_and_crop_semantics() {
     let got = x.index_axis(ndarray::Axis(0), 0).to_owned();
     let any = (-2..=2)
         .flat_map(|dy| {
-            (-2..=2).flat_map(move |dx| [false, true].map(|flip| AugmentParams { dy, dx, flip }))
+            (-2..=2).flat_map(move |dx| {
+                [false, true].map(|flip| AugmentParams {
+                    dy,
+                    dx,
+                    flip,
+                    erase: None,
+                })
+            })
         })
         .any(|p| augment::shift_flip(&orig, p) == got);
     assert!(
@@ -430,6 +440,7 @@ fn batches_cover_the_epoch_and_resume_exactly() {
         .augment(Augment {
             crop_pad: 1,
             hflip: true,
+            erase: 0.0,
         });
     assert_eq!(l.num_batches(), 4);
     let all: Vec<_> = l.epoch(2).collect();
@@ -496,4 +507,75 @@ fn subsets_are_class_balanced_and_seeded() {
     let sub = d.train_fraction(0.24, 9).unwrap();
     assert_eq!(sub.len(), 48);
     assert_eq!(sub.class_counts(), vec![12; 4]);
+}
+
+#[test]
+fn random_erasing_replaces_one_rectangle_and_leaves_other_draws_alone() {
+    // Rectangles drawn for a 28×28 image: 2–33 % of the area, strictly inside the image.
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let mut drawn = 0;
+    for _ in 0..500 {
+        if let Some(r) = augment::EraseRect::sample(28, 28, &mut rng) {
+            drawn += 1;
+            let area = (r.height * r.width) as f64 / 784.0;
+            assert!((0.005..=0.40).contains(&area), "area fraction {area}");
+            assert!(r.top + r.height <= 28 && r.left + r.width <= 28);
+        }
+    }
+    assert!(drawn > 400, "most draws fit: {drawn}/500");
+
+    // Through the loader: with erase = 0 the batches are those of the recipe without erasing;
+    // with erase = 1 (and no flips, whose draws would then interleave with the erasing draws)
+    // every image differs from its unerased conversion on one rectangle only.
+    let d = toy(32, 1, 12, 12, 4);
+    let batches = |erase: f64, hflip: bool| {
+        Loader::new(&d, 8)
+            .unwrap()
+            .seed(3)
+            .shuffle(true)
+            .augment(Augment {
+                crop_pad: 0,
+                hflip,
+                erase,
+            })
+            .epoch(1)
+            .collect::<Vec<_>>()
+    };
+    let plain = Loader::new(&d, 8)
+        .unwrap()
+        .seed(3)
+        .shuffle(true)
+        .augment(Augment {
+            crop_pad: 0,
+            hflip: true,
+            erase: 0.0,
+        })
+        .epoch(1)
+        .collect::<Vec<_>>();
+    assert_eq!(batches(0.0, true), plain);
+    let plain = batches(0.0, false);
+    let erased = batches(1.0, false);
+    assert_eq!(erased, batches(1.0, false), "deterministic for a seed");
+    let mut changed_images = 0;
+    for ((xe, ye), (xp, yp)) in erased.iter().zip(&plain) {
+        assert_eq!(ye, yp);
+        for (ie, ip) in xe.outer_iter().zip(xp.outer_iter()) {
+            let diff: Vec<(usize, usize)> = ie
+                .indexed_iter()
+                .filter(|(_, v)| v.is_finite())
+                .filter(|((c, y, x), v)| **v != ip[[*c, *y, *x]])
+                .map(|((_, y, x), _)| (y, x))
+                .collect();
+            if diff.is_empty() {
+                continue;
+            }
+            changed_images += 1;
+            let (ys, xs): (Vec<_>, Vec<_>) = diff.iter().copied().unzip();
+            let (y0, y1) = (*ys.iter().min().unwrap(), *ys.iter().max().unwrap());
+            let (x0, x1) = (*xs.iter().min().unwrap(), *xs.iter().max().unwrap());
+            // Every changed pixel lies in one rectangle covering at most a third of the image.
+            assert!((y1 - y0 + 1) * (x1 - x0 + 1) <= 144 / 3 + 12);
+        }
+    }
+    assert!(changed_images >= 24, "{changed_images}/32 images erased");
 }

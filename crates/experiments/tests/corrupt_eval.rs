@@ -11,45 +11,14 @@ use eigenformer_experiments::eval::{
 use eigenformer_experiments::train::config::TrainConfig;
 use eigenformer_experiments::train::eval::evaluate;
 use eigenformer_experiments::train::run::{train, TrainData, TrainOptions};
-use eigenformer_model::{AttentionKind, ViTConfig};
+use eigenformer_model::AttentionKind;
 
-const CLASSES: usize = 3;
+mod train_support;
 
-/// `n` 8×8 grey images: class k is a bright horizontal band at rows 2k..2k+2 plus seeded noise.
-fn synthetic(name: &str, n: usize, seed: u64) -> Dataset {
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
-    let mut next = || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (state >> 33) as u32
-    };
-    let mut images = Vec::with_capacity(n * 64);
-    let mut labels = Vec::with_capacity(n);
-    for i in 0..n {
-        let class = i % CLASSES;
-        for r in 0..8 {
-            for _ in 0..8 {
-                let noise = (next() % 60) as u8;
-                images.push(if r / 2 == class { 180 + noise } else { noise });
-            }
-        }
-        labels.push(class as u8);
-    }
-    Dataset::new(name, images, [n, 1, 8, 8], labels, CLASSES).unwrap()
-}
+use train_support::{synthetic, CLASSES};
 
 fn tiny_checkpoint(out: &std::path::Path, test: &Dataset) {
-    let mut cfg = ViTConfig::preset("vit-small").unwrap();
-    cfg.image_size = 8;
-    cfg.patch_size = 4;
-    cfg.width = 16;
-    cfg.depth = 1;
-    cfg.heads = 2;
-    cfg.mlp_hidden = 32;
-    cfg.classes = CLASSES;
-    cfg.attention = AttentionKind::Plain;
-    cfg.validate().unwrap();
+    let cfg = train_support::tiny_vit(16, 1, CLASSES, AttentionKind::Plain);
     let run = TrainConfig {
         dataset: "synthetic".into(),
         model: "tiny".into(),

@@ -15,18 +15,10 @@ const STEPS: usize = 4;
 type Weights = Vec<(String, Vec<f32>)>;
 const BATCH: usize = 8;
 
+mod train_support;
+
 fn config(attention: AttentionKind) -> ViTConfig {
-    let mut cfg = ViTConfig::preset("vit-small").unwrap();
-    cfg.image_size = 8;
-    cfg.patch_size = 4;
-    cfg.width = 12;
-    cfg.depth = 2;
-    cfg.heads = 2;
-    cfg.mlp_hidden = 24;
-    cfg.classes = 3;
-    cfg.attention = attention;
-    cfg.validate().unwrap();
-    cfg
+    train_support::tiny_vit(12, 2, 3, attention)
 }
 
 fn trainer(attention: AttentionKind) -> Trainer {

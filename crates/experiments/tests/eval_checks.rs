@@ -8,7 +8,9 @@ use eigenformer_experiments::train::checkpoint::{self, CheckpointRecord};
 use eigenformer_experiments::train::config::TrainConfig;
 use eigenformer_experiments::train::run::{train, TrainData, TrainOptions};
 use eigenformer_experiments::train::rundir::RunDir;
-use eigenformer_model::ViTConfig;
+use eigenformer_model::AttentionKind;
+
+mod train_support;
 
 /// `n` 8×8 grey images of 2 classes.
 fn synthetic(n: usize) -> Dataset {
@@ -18,14 +20,7 @@ fn synthetic(n: usize) -> Dataset {
 }
 
 fn tiny_checkpoint(out: &std::path::Path) {
-    let mut cfg = ViTConfig::preset("vit-small").unwrap();
-    cfg.image_size = 8;
-    cfg.patch_size = 4;
-    cfg.width = 8;
-    cfg.depth = 1;
-    cfg.heads = 2;
-    cfg.mlp_hidden = 16;
-    cfg.classes = 2;
+    let cfg = train_support::tiny_vit(8, 1, 2, AttentionKind::Plain);
     let mut run: TrainConfig =
         toml::from_str("dataset = \"mnist\"\nepochs = 1\nbatch_size = 8\n").unwrap();
     run.model = "tiny".into();

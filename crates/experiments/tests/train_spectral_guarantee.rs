@@ -5,22 +5,16 @@
 //! weight the effective diag(γ)H of the symmetric forms keeps non-positive real eigenvalues (C8).
 
 use eigenformer_experiments::train::{TrainHyper, Trainer};
-use eigenformer_model::{AttentionKind, SpectralForm, ViT, ViTConfig};
+use eigenformer_model::{AttentionKind, SpectralForm, ViT};
+
+mod train_support;
 use eigenformer_spectral::{layernorm_effective_h, linalg};
 use ndarray::Array4;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 fn trained_heads(form: SpectralForm) -> (ViT, f32) {
-    let mut cfg = ViTConfig::preset("vit-small").unwrap();
-    cfg.image_size = 8;
-    cfg.patch_size = 4;
-    cfg.width = 12;
-    cfg.depth = 2;
-    cfg.heads = 2;
-    cfg.mlp_hidden = 24;
-    cfg.classes = 3;
-    cfg.attention = AttentionKind::SpectralMinus;
+    let mut cfg = train_support::tiny_vit(12, 2, 3, AttentionKind::SpectralMinus);
     cfg.spectral.form = form;
     cfg.nonneg_ln_gamma = true;
     cfg.validate().unwrap();

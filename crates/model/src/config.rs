@@ -7,6 +7,48 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+/// What the classifier head reads from the last block's tokens. CLI / JSON names in brackets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub enum Pooling {
+    /// `cls`: the CLS token (ViT, DeiT).
+    #[default]
+    #[serde(rename = "cls")]
+    Cls,
+    /// `mean`: the mean of the patch tokens, CLS excluded (timm's `global_pool="avg"`), then
+    /// the final LayerNorm. It reads the tokens' DC component, which is what smoothing keeps.
+    #[serde(rename = "mean")]
+    Mean,
+}
+
+impl Pooling {
+    /// The CLI / JSON name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pooling::Cls => "cls",
+            Pooling::Mean => "mean",
+        }
+    }
+    /// Whether this is the default (so configurations written before the option stay the same).
+    pub fn is_cls(&self) -> bool {
+        *self == Pooling::Cls
+    }
+}
+
+impl FromStr for Pooling {
+    type Err = ModelError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "cls" => Ok(Pooling::Cls),
+            "mean" | "avg" => Ok(Pooling::Mean),
+            _ => Err(ModelError::UnknownName {
+                what: "pooling",
+                value: s.to_string(),
+                expected: "cls, mean".into(),
+            }),
+        }
+    }
+}
+
 /// How a block's attention output is formed (theory.md §5, §6). CLI / JSON names in brackets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 pub enum AttentionKind {
@@ -229,6 +271,9 @@ pub struct ViTConfig {
     /// LayerNorm epsilon (default 1e-6, as in DeiT).
     #[serde(default = "default_ln_eps")]
     pub ln_eps: f32,
+    /// What the classifier reads (default the CLS token).
+    #[serde(default, skip_serializing_if = "Pooling::is_cls")]
+    pub pooling: Pooling,
 }
 
 /// Largest model [`ViTConfig::validate`] accepts, in parameters (about 1.07 billion: 4 GiB of f32
@@ -270,6 +315,7 @@ impl ViTConfig {
             spectral: SpectralOptions::default(),
             nonneg_ln_gamma: false,
             ln_eps: default_ln_eps(),
+            pooling: Pooling::Cls,
         }
     }
 

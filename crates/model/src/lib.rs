@@ -57,8 +57,8 @@ pub mod vit;
 pub use attention::{Attention, HeadH, SpectralParams};
 pub use block::{Block, FeatScale};
 pub use config::{
-    AttentionKind, SpectralForm, SpectralOptions, ViTConfig, MAX_ACTIVATION_FLOATS_PER_IMAGE,
-    MAX_PARAMETERS, PRESETS,
+    AttentionKind, Pooling, SpectralForm, SpectralOptions, ViTConfig,
+    MAX_ACTIVATION_FLOATS_PER_IMAGE, MAX_PARAMETERS, PRESETS,
 };
 pub use error::{ModelError, Result};
 pub use hf::{load_dir as load_hf_dir, EncoderTrace, HfConfig, HfEncoder, HfError};

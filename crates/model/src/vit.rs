@@ -3,7 +3,7 @@
 
 use crate::attention::HeadH;
 use crate::block::Block;
-use crate::config::ViTConfig;
+use crate::config::{Pooling, ViTConfig};
 use crate::error::{ModelError, Result};
 use crate::init::{trunc_normal, WEIGHT_STD};
 use crate::layers::{LayerNorm, Linear};
@@ -135,9 +135,12 @@ impl ViT {
         if trace {
             record.hidden.push(x.to_array());
         }
-        let b = x.shape()[0];
-        let cls = x.slice(1, 0, 1)?.reshape(&[b, self.config.width])?;
-        let logits = self.head.forward(&self.norm.forward(&cls, false)?)?;
+        let (b, n) = (x.shape()[0], x.shape()[1]);
+        let pooled = match self.config.pooling {
+            Pooling::Cls => x.slice(1, 0, 1)?.reshape(&[b, self.config.width])?,
+            Pooling::Mean => x.slice(1, 1, n)?.mean_axes(&[1], false)?,
+        };
+        let logits = self.head.forward(&self.norm.forward(&pooled, false)?)?;
         Ok((logits, record))
     }
 

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{images, tiny, variants};
-use eigenformer_model::{AttentionKind, Mode, SpectralForm, ViT, ViTConfig, PRESETS};
+use eigenformer_model::{AttentionKind, Mode, Pooling, SpectralForm, ViT, ViTConfig, PRESETS};
 use eigenformer_tensor::{no_grad, Tensor};
 use ndarray::{s, Array2, Ix2, Ix4};
 
@@ -197,4 +197,41 @@ fn the_attention_output_is_sum_over_heads_of_a_x_h() {
             }
         }
     }
+}
+
+#[test]
+fn the_head_reads_the_cls_token_or_the_mean_patch_token() {
+    for pooling in [Pooling::Cls, Pooling::Mean] {
+        let mut c = tiny(AttentionKind::Plain, SpectralForm::Lowrank);
+        c.pooling = pooling;
+        let m = ViT::new(c.clone(), 3).unwrap();
+        let x = images(5, &c, 4);
+        let (logits, trace) = no_grad(|| m.forward_with_trace(&x, Mode::Eval)).unwrap();
+        let last = trace.hidden.last().unwrap();
+        let (b, n, d) = (last.shape()[0], last.shape()[1], last.shape()[2]);
+        let pooled = Tensor::from_array(match pooling {
+            Pooling::Cls => last.slice(s![.., 0, ..]).to_owned().into_dyn(),
+            Pooling::Mean => last
+                .slice(s![.., 1.., ..])
+                .mean_axis(ndarray::Axis(1))
+                .unwrap()
+                .into_dyn(),
+        });
+        assert_eq!(pooled.shape(), vec![b, d]);
+        let want = no_grad(|| m.head.forward(&m.norm.forward(&pooled, false).unwrap())).unwrap();
+        let (got, want) = (logits.to_vec(), want.to_vec());
+        for (g, w) in got.iter().zip(&want) {
+            assert!(
+                (g - w).abs() < 1e-5,
+                "{pooling:?}: {g} against {w} (n = {n})"
+            );
+        }
+        // The default is left out of the JSON, so configurations written before the option
+        // read and hash the same; a non-default one round-trips.
+        let json = serde_json::to_string(&c).unwrap();
+        assert_eq!(json.contains("pooling"), pooling == Pooling::Mean);
+        assert_eq!(serde_json::from_str::<ViTConfig>(&json).unwrap(), c);
+    }
+    assert!("max".parse::<Pooling>().is_err());
+    assert_eq!("avg".parse::<Pooling>().unwrap(), Pooling::Mean);
 }

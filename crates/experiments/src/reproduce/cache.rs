@@ -285,6 +285,20 @@ impl RunCache {
         self.cached_eval(spec, &EvalRequest::Clean { eval_limit }, exec)
     }
 
+    /// Make sure `request`'s result for `spec`'s finished run is in the cache, evaluating it
+    /// through `exec` if not. Returns whether it was cached already.
+    pub fn evaluate(
+        &self,
+        spec: &TrainConfig,
+        request: &EvalRequest,
+        exec: &mut dyn Executor,
+    ) -> Result<bool> {
+        Ok(match request {
+            EvalRequest::Clean { eval_limit } => self.clean_eval(spec, *eval_limit, exec)?.1,
+            EvalRequest::Corruption { .. } => self.corruption_eval(spec, request, exec)?.1,
+        })
+    }
+
     /// The corrupted-test-set result of `request` for `spec`'s finished run, from the cache or
     /// evaluated through `exec`. Returns whether it was cached.
     pub fn corruption_eval(

@@ -15,7 +15,7 @@
 //! rerun. The file system must support `flock`: NFS does (Linux maps it to POSIX locks), Lustre
 //! needs the `flock` mount option.
 
-use super::cache::{Action, EvalRequest, Executor, RunCache};
+use super::cache::{Action, Executor, RunCache};
 use super::error::{ReproError, Result};
 use super::lr_select;
 use super::run::{evaluations, plan};
@@ -57,6 +57,14 @@ pub struct Cell {
 /// The cells of a profile's `experiments`, with the learning rate resolved from `cache` when the
 /// lr cells have all finished.
 pub fn cells(experiments: &[Experiment], cache: &RunCache) -> Result<Vec<Cell>> {
+    Ok(cells_and_choice(experiments, cache)?.0)
+}
+
+/// [`cells`], and the learning rate the finished lr cells select (if they have all finished).
+fn cells_and_choice(
+    experiments: &[Experiment],
+    cache: &RunCache,
+) -> Result<(Vec<Cell>, Option<f64>)> {
     let (lr, rest): (Vec<Experiment>, Vec<Experiment>) = experiments
         .iter()
         .cloned()
@@ -100,7 +108,7 @@ pub fn cells(experiments: &[Experiment], cache: &RunCache) -> Result<Vec<Cell>> 
             experiments: p.experiments,
         });
     }
-    Ok(out)
+    Ok((out, chosen))
 }
 
 /// `spec` (a run of the placeholder grid `rest`) as the resolved grid has it.
@@ -182,7 +190,7 @@ pub fn run_cell(
     index: usize,
     exec: &mut dyn Executor,
 ) -> Result<CellOutcome> {
-    let all = cells(experiments, cache)?;
+    let (all, chosen) = cells_and_choice(experiments, cache)?;
     let Some(cell) = all.get(index) else {
         return Err(ReproError::spec(
             "--task-index",
@@ -215,16 +223,12 @@ pub fn run_cell(
     })?;
     let (result, action) = cache.ensure(spec, exec, &mut || {})?;
     let mut resolved = experiments.to_vec();
-    if let Some(lr) = lr_select::cached_choice(experiments, cache)? {
+    if let Some(lr) = chosen {
         lr_select::apply(&mut resolved, lr);
     }
     let mut evaluations_run = 0;
     for (s, request) in evaluations(&resolved).iter().filter(|(s, _)| s == spec) {
-        let cached = match request {
-            EvalRequest::Clean { eval_limit } => cache.clean_eval(s, *eval_limit, exec)?.1,
-            EvalRequest::Corruption { .. } => cache.corruption_eval(s, request, exec)?.1,
-        };
-        if !cached {
+        if !cache.evaluate(s, request, exec)? {
             evaluations_run += 1;
         }
     }

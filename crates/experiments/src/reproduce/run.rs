@@ -262,10 +262,7 @@ pub fn run(opts: &Options, exec: &mut dyn Executor) -> Result<Section> {
     let mut pb = Progress::new("evaluating", evals.len(), evals.len() as u64, opts.progress);
     for (spec, req) in &evals {
         pb.set_message(format!("{} on {}", spec.label(), req.file_name()));
-        let cached = match req {
-            EvalRequest::Clean { eval_limit } => cache.clean_eval(spec, *eval_limit, exec)?.1,
-            EvalRequest::Corruption { .. } => cache.corruption_eval(spec, req, exec)?.1,
-        };
+        let cached = cache.evaluate(spec, req, exec)?;
         counts.evaluations += 1;
         if cached {
             counts.evaluations_cached += 1;

@@ -10,7 +10,7 @@
 
 use clap::Args;
 use eigenformer_data::DatasetKind;
-use eigenformer_model::{AttentionKind, SpectralForm, SpectralOptions, ViTConfig};
+use eigenformer_model::{AttentionKind, Pooling, SpectralForm, SpectralOptions, ViTConfig};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -208,6 +208,16 @@ pub struct TrainConfig {
     #[arg(long)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hflip: Option<bool>,
+    /// Probability of random erasing per training image (DeiT's `RandomErasing`: one rectangle of
+    /// 2–33 % of the image filled with normal noise; default 0, off).
+    #[arg(long)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub random_erase: Option<f64>,
+    /// What the classifier reads: `cls` (the CLS token, default) or `mean` (the mean patch
+    /// token).
+    #[arg(long, value_parser = parse_pooling)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pooling: Option<String>,
 }
 
 impl Default for TrainConfig {
@@ -242,8 +252,16 @@ impl Default for TrainConfig {
             epoch_steps: None,
             val_images: None,
             hflip: None,
+            random_erase: None,
+            pooling: None,
         }
     }
+}
+
+fn parse_pooling(text: &str) -> Result<String, String> {
+    text.parse::<Pooling>()
+        .map(|p| p.name().to_string())
+        .map_err(|e| e.to_string())
 }
 
 fn parse_form(text: &str) -> Result<String, String> {
@@ -357,6 +375,18 @@ impl TrainConfig {
                 self.drop_path
             ));
         }
+        if self
+            .random_erase
+            .is_some_and(|p| !(p.is_finite() && (0.0..=1.0).contains(&p)))
+        {
+            return bad(format!(
+                "random_erase must be a probability in [0, 1], got {}",
+                self.random_erase.unwrap_or_default()
+            ));
+        }
+        if let Some(Err(e)) = self.pooling.as_deref().map(str::parse::<Pooling>) {
+            return bad(e.to_string());
+        }
         if self.crop_pad.is_some_and(|p| p > 64) {
             return bad("crop_pad must be at most 64 pixels".into());
         }
@@ -416,6 +446,9 @@ impl TrainConfig {
         };
         cfg.nonneg_ln_gamma = self.nonneg_gamma;
         cfg.drop_path = self.drop_path as f32;
+        if let Some(p) = &self.pooling {
+            cfg.pooling = p.parse()?;
+        }
         if let Some(kind) = DatasetKind::from_name(&self.dataset) {
             cfg.classes = kind.classes();
         }
@@ -501,10 +534,15 @@ impl TrainConfig {
     /// every field but `eval_limit`, which only changes the evaluation.
     pub fn mismatches(&self, other: &TrainConfig) -> Vec<String> {
         let (a, b) = (fields(self), fields(other));
-        a.iter()
-            .filter(|(k, _)| k.as_str() != "eval_limit")
-            .filter_map(|(k, v)| {
-                let w = b.get(k).unwrap_or(&serde_json::Value::Null);
+        // Over the keys of both: an option left out of one side's JSON (a `None` that is not
+        // serialised) differs from a value on the other.
+        let null = serde_json::Value::Null;
+        let extra = b.keys().filter(|k| !a.contains_key(*k));
+        a.keys()
+            .chain(extra)
+            .filter(|k| k.as_str() != "eval_limit")
+            .filter_map(|k| {
+                let (v, w) = (a.get(k).unwrap_or(&null), b.get(k).unwrap_or(&null));
                 (v != w).then(|| format!("{}: checkpoint {v}, now {w}", k.replace('_', "-")))
             })
             .collect()
@@ -622,5 +660,47 @@ mod tests {
             m[0].starts_with("batch-size: checkpoint 128, now 7"),
             "{m:?}"
         );
+        // Options that are left out of the JSON when unset still count, on either side.
+        let mut c = a.clone();
+        c.random_erase = Some(0.25);
+        assert_eq!(
+            a.mismatches(&c),
+            ["random-erase: checkpoint null, now 0.25"]
+        );
+        assert_eq!(
+            c.mismatches(&a),
+            ["random-erase: checkpoint 0.25, now null"]
+        );
+    }
+
+    #[test]
+    fn augmentation_and_pooling_options_are_checked_and_leave_old_hashes_alone() {
+        let a: TrainConfig = toml::from_str("dataset = \"fashion-mnist\"\n").unwrap();
+        let before = a.hash();
+        let b: TrainConfig = toml::from_str(
+            "dataset = \"fashion-mnist\"\nrandom_erase = 0.25\npooling = \"mean\"\n",
+        )
+        .unwrap();
+        b.validate("f.toml").unwrap();
+        assert_ne!(b.hash(), before);
+        assert_eq!(a.hash(), before);
+        assert!(!serde_json::to_string(&a).unwrap().contains("pooling"));
+        let vit = b.vit_config().unwrap();
+        assert_eq!(vit.pooling, eigenformer_model::Pooling::Mean);
+        let mut bad = a.clone();
+        bad.random_erase = Some(1.5);
+        assert!(bad
+            .validate("f.toml")
+            .unwrap_err()
+            .to_string()
+            .contains("random_erase"));
+        bad.random_erase = None;
+        bad.pooling = Some("max".into());
+        assert!(bad
+            .validate("f.toml")
+            .unwrap_err()
+            .to_string()
+            .contains("max"));
+        assert!(Cli::try_parse_from(["t", "--dataset", "mnist", "--pooling", "max"]).is_err());
     }
 }

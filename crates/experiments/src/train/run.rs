@@ -304,11 +304,12 @@ pub fn train_in(dir: &RunDir, opts: &TrainOptions, data: &TrainData) -> Result<T
     let cfg = &opts.model_config;
     let start = check_start(dir, opts)?;
     let mut loader = Loader::train(&data.train, data.kind, run.batch_size, run.seed)?;
-    if run.crop_pad.is_some() || run.hflip.is_some() {
+    if run.crop_pad.is_some() || run.hflip.is_some() || run.random_erase.is_some() {
         let default = data.kind.train_augment();
         loader = loader.augment(Augment {
             crop_pad: run.crop_pad.unwrap_or(default.crop_pad),
             hflip: run.hflip.unwrap_or(default.hflip),
+            erase: run.random_erase.unwrap_or(default.erase),
         });
     }
     let steps_per_epoch = match (run.epoch_steps, run.max_train_batches) {

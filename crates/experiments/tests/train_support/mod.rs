@@ -47,15 +47,23 @@ pub fn tiny_config() -> ViTConfig {
 /// A 2-block ViT of width 16 on 8×8 grey images, with drop-path (which exercises the per-step
 /// drop-path seeds of a resumed run).
 pub fn tiny_config_with(attention: AttentionKind) -> ViTConfig {
+    let mut cfg = tiny_vit(16, 2, CLASSES, attention);
+    cfg.drop_path = 0.1;
+    cfg.validate().unwrap();
+    cfg
+}
+
+/// The tests' ViT: `vit-small`'s shape on 8×8 grey images in four 4×4 patches, 2 heads, an MLP
+/// twice the width, no drop-path.
+pub fn tiny_vit(width: usize, depth: usize, classes: usize, attention: AttentionKind) -> ViTConfig {
     let mut cfg = ViTConfig::preset("vit-small").unwrap();
     cfg.image_size = 8;
     cfg.patch_size = 4;
-    cfg.width = 16;
-    cfg.depth = 2;
+    cfg.width = width;
+    cfg.depth = depth;
     cfg.heads = 2;
-    cfg.mlp_hidden = 32;
-    cfg.classes = CLASSES;
-    cfg.drop_path = 0.1;
+    cfg.mlp_hidden = 2 * width;
+    cfg.classes = classes;
     cfg.attention = attention;
     cfg.validate().unwrap();
     cfg
