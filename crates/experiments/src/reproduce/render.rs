@@ -20,18 +20,24 @@ fn fmt_x(x: f64, key: &str) -> String {
     }
 }
 
+/// The name of a sweep's axis `key`: short for a table's header, long for a figure's axis.
+pub fn axis_label(key: &str, long: bool) -> &'static str {
+    match (key, long) {
+        ("depth", false) => "depth",
+        ("depth", true) => "depth (blocks)",
+        ("lr", _) => "peak learning rate",
+        (_, false) => "training fraction",
+        (_, true) => "fraction of the training set",
+    }
+}
+
 /// A table: rows = x, columns = variants, cells = accuracy (%) mean ± sd.
 fn sweep_table(points: &[SweepPoint], key: &str) -> String {
     let variants = variants_in(points.iter().map(|p| &p.attention));
     let mut xs: Vec<f64> = points.iter().map(|p| p.x).collect();
     xs.sort_by(f64::total_cmp);
     xs.dedup();
-    let head = if key == "depth" {
-        "depth"
-    } else {
-        "training fraction"
-    };
-    let mut s = format!("| {head} |");
+    let mut s = format!("| {} |", axis_label(key, false));
     for v in &variants {
         let _ = write!(s, " {v} |");
     }
@@ -601,4 +607,29 @@ pub fn runs_csv(section: &Section) -> String {
         );
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_sweep_table_names_its_own_axis() {
+        let point = |x: f64| SweepPoint {
+            attention: "plain".into(),
+            x,
+            accuracy: Stat::of(&[0.8]),
+            runs: vec![(0, 0.8)],
+        };
+        let points = [point(0.001), point(0.002)];
+        for (key, head, row) in [
+            ("lr", "| peak learning rate | plain |", "| 0.001 |"),
+            ("depth", "| depth | plain |", "| 0.001 |"),
+            ("train_fraction", "| training fraction | plain |", "| 0% |"),
+        ] {
+            let table = sweep_table(&points, key);
+            assert!(table.starts_with(head), "{key}: {table}");
+            assert!(table.contains(row), "{key}: {table}");
+        }
+    }
 }

@@ -448,11 +448,7 @@ fn write_outputs(out: &Path, section: &Section) -> Result<Vec<String>> {
     for (e, r) in &section.experiments {
         match r {
             ExperimentResult::Sweep { x_key, points } => {
-                let x_label = if x_key == "depth" {
-                    "depth (blocks)"
-                } else {
-                    "fraction of the training set"
-                };
+                let x_label = super::render::axis_label(x_key, true);
                 let svg = format!("{}.svg", e.name);
                 figures::sweep(&out.join(&svg), &e.title, x_label, points)?;
                 files.push(svg);
@@ -464,7 +460,8 @@ fn write_outputs(out: &Path, section: &Section) -> Result<Vec<String>> {
             }
             ExperimentResult::LearningRate { points, .. } => {
                 let svg = format!("{}.svg", e.name);
-                figures::sweep(&out.join(&svg), &e.title, "peak learning rate", points)?;
+                let x_label = super::render::axis_label("lr", true);
+                figures::sweep(&out.join(&svg), &e.title, x_label, points)?;
                 files.push(svg);
             }
             ExperimentResult::Ablation { .. } => {}
