@@ -15,7 +15,11 @@ const SKIMAGE_DATA: &str = "/usr/lib/python3/dist-packages/skimage/data";
 
 /// The photo directory and the asset cache holding `dinov2-s`, or why the test cannot run.
 fn assets() -> Option<(PathBuf, PathBuf)> {
-    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     let photos = var("EIGENFORMER_SKIMAGE_DATA").unwrap_or_else(|| PathBuf::from(SKIMAGE_DATA));
     let cache = var("EIGENFORMER_CACHE")
         .or_else(|| var("HOME").map(|h| h.join(".cache/eigenformer")))
@@ -84,7 +88,10 @@ fn dinov2_is_audited_on_real_photos_of_any_size_and_colour_type() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let r = report(&tmp.path().join("out-colour"));
     assert_eq!(r.text.sentences, 2);
-    assert_eq!(r.text.max_tokens, 257, "CLS + 16×16 patches of 14 px at 224");
+    assert_eq!(
+        r.text.max_tokens, 257,
+        "CLS + 16×16 patches of 14 px at 224"
+    );
     assert_eq!(r.layers.len(), 13, "the embeddings and 12 blocks");
     for l in &r.layers {
         assert!(
