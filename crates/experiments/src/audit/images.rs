@@ -1,7 +1,13 @@
 //! Images for the vision audit (`eigenformer audit --images DIR`): every JPEG/PNG file of a
-//! directory (sorted by name), resized so its shorter side is `resize` pixels (bicubic),
-//! centre-cropped to `crop × crop`, scaled to [0, 1] and normalised per channel, as the
-//! checkpoint's `preprocessor_config.json` (transformers' image processors) says, or flags.
+//! directory (sorted by name), resized, centre-cropped to `crop × crop`, scaled to [0, 1] and
+//! normalised per channel, as the checkpoint's `preprocessor_config.json` says, or flags.
+//!
+//! The resize follows transformers' image processors: `size: {shortest_edge: s}` (DINOv2) keeps
+//! the aspect ratio with the shorter side `s` and the longer `⌊s · long / short⌋`;
+//! `size: {height: s, width: s}` (ViT, DeiT) resizes both sides to `s`. The resampling filter is
+//! the config's `resample` (PIL's codes: 0 nearest, 1 Lanczos, 2 bilinear, 3 bicubic), applied
+//! with the support widened when downscaling, as PIL does. The pixel values agree with
+//! transformers' to within a few 1/255 steps (tests/preprocess_reference.rs).
 
 use image::imageops::FilterType;
 use ndarray::Array3;
@@ -40,11 +46,61 @@ pub enum ImageError {
     Settings(String),
 }
 
+/// How the image is resized before the crop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResizeMode {
+    /// The shorter side to `resize` pixels, the aspect ratio kept (`size.shortest_edge`).
+    ShortestEdge,
+    /// Both sides to `resize` pixels (`size.height` = `size.width`).
+    Exact,
+}
+
+/// The resampling filter (PIL's `resample` codes in brackets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resample {
+    /// `0`.
+    Nearest,
+    /// `1`, Lanczos with a = 3.
+    Lanczos,
+    /// `2`, triangle.
+    Bilinear,
+    /// `3`, the cubic with a = −0.5 (Catmull–Rom).
+    Bicubic,
+}
+
+impl Resample {
+    /// From PIL's code, as `preprocessor_config.json` stores it.
+    pub fn from_pil(code: u64) -> Result<Resample, ImageError> {
+        match code {
+            0 => Ok(Resample::Nearest),
+            1 => Ok(Resample::Lanczos),
+            2 => Ok(Resample::Bilinear),
+            3 => Ok(Resample::Bicubic),
+            _ => Err(ImageError::Settings(format!(
+                "resample {code} is not supported (0 nearest, 1 Lanczos, 2 bilinear, 3 bicubic)"
+            ))),
+        }
+    }
+
+    fn filter(self) -> FilterType {
+        match self {
+            Resample::Nearest => FilterType::Nearest,
+            Resample::Lanczos => FilterType::Lanczos3,
+            Resample::Bilinear => FilterType::Triangle,
+            Resample::Bicubic => FilterType::CatmullRom,
+        }
+    }
+}
+
 /// How images are turned into the model's input.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Preprocess {
-    /// The shorter side after resizing, pixels.
+    /// The resized shorter side (or both sides, [`ResizeMode::Exact`]), pixels.
     pub resize: u32,
+    /// How `resize` applies.
+    pub mode: ResizeMode,
+    /// The resampling filter.
+    pub resample: Resample,
     /// The side of the centre crop (the model's input), pixels.
     pub crop: u32,
     /// Per-channel mean (after scaling to [0, 1]).
@@ -59,30 +115,34 @@ pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
 impl Preprocess {
-    /// DINOv2's processor: shorter side 256, crop 224, ImageNet statistics.
+    /// DINOv2's processor: shorter side 256 (bicubic), crop 224, ImageNet statistics.
     pub fn dinov2() -> Preprocess {
         Preprocess {
             resize: 256,
+            mode: ResizeMode::ShortestEdge,
+            resample: Resample::Bicubic,
             crop: 224,
             mean: IMAGENET_MEAN,
             std: IMAGENET_STD,
         }
     }
 
-    /// HF ViT's processor for an `image_size` model: resize to the size, no crop, mean = std
-    /// = 0.5.
+    /// HF ViT's processor for an `image_size` model: both sides to the size (bilinear), no
+    /// crop, mean = std = 0.5.
     pub fn vit(image_size: u32) -> Preprocess {
         Preprocess {
             resize: image_size,
+            mode: ResizeMode::Exact,
+            resample: Resample::Bilinear,
             crop: image_size,
             mean: [0.5; 3],
             std: [0.5; 3],
         }
     }
 
-    /// Override with the fields of a `preprocessor_config.json` text: `size`
-    /// (`shortest_edge`, `height`, or a number), `crop_size`, `image_mean`, `image_std`,
-    /// `do_center_crop`.
+    /// Override with the fields of a `preprocessor_config.json` text: `size` (`shortest_edge`,
+    /// `height` and `width`, or a number in the family's mode), `crop_size`, `image_mean`,
+    /// `image_std`, `do_center_crop`, `resample`.
     pub fn with_preprocessor_config(mut self, text: &str) -> Result<Preprocess, ImageError> {
         let v: Value = serde_json::from_str(text)
             .map_err(|e| ImageError::Settings(format!("preprocessor_config.json: {e}")))?;
@@ -92,9 +152,27 @@ impl Preprocess {
                 .or_else(|| x.get("height").and_then(Value::as_u64))
                 .and_then(|n| u32::try_from(n).ok())
         };
-        if let Some(s) = v.get("size").and_then(side) {
-            self.resize = s;
-            self.crop = s;
+        if let Some(size) = v.get("size") {
+            if let Some(s) = side(size) {
+                self.resize = s;
+                self.crop = s;
+            }
+            // A bare number keeps the family's mode (ViT's processors square it, DINOv2's
+            // treat it as the shortest edge).
+            let height = size.get("height").and_then(Value::as_u64);
+            if let Some(h) = height {
+                if size.get("width").and_then(Value::as_u64) != Some(h) {
+                    return Err(ImageError::Settings(format!(
+                        "size {size}: only square resizes (height = width) are supported"
+                    )));
+                }
+                self.mode = ResizeMode::Exact;
+            } else if size.get("shortest_edge").is_some() {
+                self.mode = ResizeMode::ShortestEdge;
+            }
+        }
+        if let Some(code) = v.get("resample").and_then(Value::as_u64) {
+            self.resample = Resample::from_pil(code)?;
         }
         if v.get("do_center_crop").and_then(Value::as_bool) != Some(false) {
             if let Some(c) = v.get("crop_size").and_then(side) {
@@ -146,14 +224,29 @@ impl Preprocess {
         Ok(self.apply(&img.to_rgb8()))
     }
 
+    /// The size `(width, height)` an image of `w × h` is resized to, as transformers computes it
+    /// (the longer side truncated, not rounded), at least the crop.
+    pub fn resized_size(&self, w: u32, h: u32) -> (u32, u32) {
+        let (nw, nh) = match self.mode {
+            ResizeMode::Exact => (self.resize, self.resize),
+            ResizeMode::ShortestEdge => {
+                let (short, long) = (w.min(h).max(1), w.max(h));
+                let long = (u64::from(self.resize) * u64::from(long) / u64::from(short)) as u32;
+                if w <= h {
+                    (self.resize, long)
+                } else {
+                    (long, self.resize)
+                }
+            }
+        };
+        (nw.max(self.crop), nh.max(self.crop))
+    }
+
     /// Resize, crop and normalise an RGB image.
     pub fn apply(&self, img: &image::RgbImage) -> Array3<f32> {
         let (w, h) = img.dimensions();
-        let short = w.min(h).max(1);
-        let scale = f64::from(self.resize) / f64::from(short);
-        let nw = ((f64::from(w) * scale).round() as u32).max(self.crop);
-        let nh = ((f64::from(h) * scale).round() as u32).max(self.crop);
-        let resized = image::imageops::resize(img, nw, nh, FilterType::CatmullRom);
+        let (nw, nh) = self.resized_size(w, h);
+        let resized = image::imageops::resize(img, nw, nh, self.resample.filter());
         let (x0, y0) = ((nw - self.crop) / 2, (nh - self.crop) / 2);
         let c = self.crop as usize;
         Array3::from_shape_fn((3, c, c), |(ch, y, x)| {
@@ -206,6 +299,8 @@ mod tests {
         });
         let p = Preprocess {
             resize: 10,
+            mode: ResizeMode::ShortestEdge,
+            resample: Resample::Bicubic,
             crop: 10,
             mean: [0.5; 3],
             std: [0.5; 3],
@@ -237,7 +332,8 @@ mod tests {
         let p = Preprocess::vit(224)
             .with_preprocessor_config(
                 r#"{"size": {"shortest_edge": 256}, "crop_size": {"height": 224, "width": 224},
-                   "image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225]}"#,
+                   "image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225],
+                   "resample": 3}"#,
             )
             .unwrap();
         assert_eq!(p, Preprocess::dinov2());
