@@ -174,8 +174,48 @@ pub fn measure_sentence(
     spectra: &[Vec<HeadSpectra>],
     keep_budget: &AtomicUsize,
 ) -> Result<SentenceRecord, AuditError> {
-    let config = model.config();
     let trace = forward_input(model, tokens)?;
+    measure_trace(model, tokens, trace, spectra, keep_budget)
+}
+
+/// Text inputs per packed forward pass in [`measure_sentences`]: enough that each layer's
+/// weights are streamed once for a few hundred tokens, few enough that the chunks still spread
+/// over the threads.
+pub const PACKED_SENTENCES: usize = 16;
+
+/// [`measure_sentence`] on several inputs, text ones run [`PACKED_SENTENCES`] at a time
+/// through the packed forward (the same traces, up to the summation order of the products),
+/// images one by one. The records come back in input order.
+pub fn measure_sentences(
+    model: &HfEncoder,
+    chunk: &[Tokens],
+    spectra: &[Vec<HeadSpectra>],
+    keep_budget: &AtomicUsize,
+) -> Result<Vec<SentenceRecord>, AuditError> {
+    if chunk.iter().any(|t| t.pixels.is_some()) {
+        return chunk
+            .iter()
+            .map(|t| measure_sentence(model, t, spectra, keep_budget))
+            .collect();
+    }
+    let ids: Vec<&[u32]> = chunk.iter().map(|t| t.ids.as_slice()).collect();
+    let traces = model.forward_batch(&ids)?;
+    chunk
+        .iter()
+        .zip(traces)
+        .map(|(t, trace)| measure_trace(model, t, trace, spectra, keep_budget))
+        .collect()
+}
+
+/// The measurements of [`measure_sentence`] from the input's forward trace.
+fn measure_trace(
+    model: &HfEncoder,
+    tokens: &Tokens,
+    trace: eigenformer_model::hf::EncoderTrace,
+    spectra: &[Vec<HeadSpectra>],
+    keep_budget: &AtomicUsize,
+) -> Result<SentenceRecord, AuditError> {
+    let config = model.config();
     let states = trace
         .hidden_states
         .iter()

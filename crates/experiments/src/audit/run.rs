@@ -1,7 +1,9 @@
 //! The audit loop: weight spectra once, then every input through the model in parallel, twice
 //! where the corpus statistics are needed (see [`crate::audit::measure`]).
 
-use crate::audit::measure::{finish_sentence, measure_sentence, CorpusStats, SentenceRecord};
+use crate::audit::measure::{
+    finish_sentence, measure_sentences, CorpusStats, SentenceRecord, PACKED_SENTENCES,
+};
 use crate::audit::report::{
     build_layers, AuditReport, LayerInputs, ModelInfo, TextInfo, AUDIT_SCHEMA_VERSION,
 };
@@ -168,14 +170,17 @@ pub fn run_audit(input: &AuditInput<'_>) -> Result<(AuditReport, Vec<String>), A
         2 * tokens.len(),
         format!("audit {}", input.name),
     );
-    let mut records = tokens
-        .par_iter()
-        .map(|t| {
-            let r = measure_sentence(input.model, t, &spectra, &budget);
-            bar.inc(1);
+    let mut records: Vec<SentenceRecord> = tokens
+        .par_chunks(PACKED_SENTENCES)
+        .map(|chunk| {
+            let r = measure_sentences(input.model, chunk, &spectra, &budget);
+            bar.inc(chunk.len() as u64);
             r
         })
-        .collect::<Result<Vec<SentenceRecord>, AuditError>>()?;
+        .collect::<Result<Vec<Vec<SentenceRecord>>, AuditError>>()?
+        .into_iter()
+        .flatten()
+        .collect();
     let (corpus, sigma) = corpus_stats(&records, &spectra);
     records
         .par_iter_mut()

@@ -3,7 +3,7 @@
 use crate::hf::checkpoint::TensorSource;
 use crate::hf::config::HfConfig;
 use crate::hf::error::HfError;
-use crate::hf::forward::{run, EncoderTrace, Input};
+use crate::hf::forward::{run, run_packed, EncoderTrace, Input};
 use crate::hf::weights::{read_weights, EmbeddingW, EncoderWeights};
 use eigenformer_tensor::{no_grad, Tensor};
 use memmap2::Mmap;
@@ -125,6 +125,26 @@ impl HfEncoder {
     /// tokenizer produced them; no padding). Errors for an empty sequence, one longer than
     /// [`HfConfig::max_tokens`], an id ≥ the vocabulary, or a vision model.
     pub fn forward(&self, token_ids: &[u32]) -> Result<EncoderTrace, HfError> {
+        self.check_tokens(token_ids)?;
+        no_grad(|| run(&self.config, &self.weights, Input::Tokens(token_ids)))
+    }
+
+    /// [`HfEncoder::forward`] on several sequences in one packed pass (see
+    /// [`crate::hf::forward`]): one trace per sequence, in order, equal to the single-sequence
+    /// traces up to the summation order of the matrix products. Faster than one call per
+    /// sequence because each layer's weights are streamed once for all of them.
+    pub fn forward_batch(&self, sequences: &[&[u32]]) -> Result<Vec<EncoderTrace>, HfError> {
+        for ids in sequences {
+            self.check_tokens(ids)?;
+        }
+        if sequences.is_empty() {
+            return Ok(Vec::new());
+        }
+        let inputs = sequences.iter().map(|ids| Input::Tokens(ids)).collect();
+        no_grad(|| run_packed(&self.config, &self.weights, inputs))
+    }
+
+    fn check_tokens(&self, token_ids: &[u32]) -> Result<(), HfError> {
         let c = &self.config;
         if c.family.is_vision() {
             return Err(HfError::Input(format!(
@@ -148,7 +168,7 @@ impl HfEncoder {
                 c.vocab
             )));
         }
-        no_grad(|| run(c, &self.weights, Input::Tokens(token_ids)))
+        Ok(())
     }
 
     /// Run a vision encoder on one image `[channels, image_size, image_size]`, already

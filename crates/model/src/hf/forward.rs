@@ -1,6 +1,11 @@
 //! The inference forward pass of one sequence (batch of 1, no padding, so no attention mask)
 //! on `eigenformer_tensor` ops, recording every hidden state and attention matrix.
 //!
+//! Several sequences can run in one pass, packed: their tokens are stacked into one
+//! `[Σ n_i, d]` matrix for every per-token step (norms, projections, MLP), so each weight matrix
+//! is read and packed for the GEMM once per layer instead of once per sequence, and only the
+//! attention itself runs per sequence. Per token the arithmetic is the same as alone.
+//!
 //! - post-LN (BERT, MPNet): `x ← LN₁(x + Attn(x))`, `x ← LN₂(x + MLP(x))`;
 //! - pre-LN (ViT, DeiT, GPT-2, Llama): `x ← x + Attn(N₁(x))`, `x ← x + MLP(N₂(x))`, N a
 //!   LayerNorm or (Llama) an RMSNorm; decoders end with a final norm;
@@ -250,17 +255,68 @@ struct AttentionContext {
 
 /// Multi-head attention on `x` `[n, d]` in layer `index`: the output `[n, d]` and the
 /// probabilities `[h, n, n]`.
+/// Rows `start..start + n` of a packed `[Σ n_i, ·]` tensor (the tensor itself when it is one
+/// sequence).
+fn rows(t: &Tensor, start: usize, n: usize) -> Result<Tensor, HfError> {
+    if start == 0 && n == t.shape()[0] {
+        Ok(t.clone())
+    } else {
+        Ok(t.slice(0, start, start + n)?)
+    }
+}
+
+/// Stack per-sequence `[n_i, ·]` tensors into one (no copy for one sequence).
+fn stack(parts: &[Tensor]) -> Result<Tensor, HfError> {
+    match parts {
+        [one] => Ok(one.clone()),
+        _ => Ok(Tensor::concat(parts, 0)?),
+    }
+}
+
+/// Attention of a packed input `x` (`lens[i]` tokens of sequence i, one context each): the
+/// projections on all tokens at once, the attention per sequence. Returns the output
+/// `[Σ n_i, d]` and each sequence's probabilities `[h, n_i, n_i]`.
 fn attention(
     config: &HfConfig,
     index: usize,
     layer: &LayerW,
     x: &Tensor,
+    segments: &[(usize, AttentionContext)],
+) -> Result<(Tensor, Vec<Tensor>), HfError> {
+    let q = layer.query.forward(x)?;
+    let k = layer.key.forward(x)?;
+    let v = layer.value.forward(x)?;
+    let mut contexts = Vec::with_capacity(segments.len());
+    let mut probs = Vec::with_capacity(segments.len());
+    let mut start = 0;
+    for (n, ctx) in segments {
+        let (c, p) = attend(
+            config,
+            index,
+            rows(&q, start, *n)?,
+            rows(&k, start, *n)?,
+            rows(&v, start, *n)?,
+            ctx,
+        )?;
+        contexts.push(c);
+        probs.push(p);
+        start += n;
+    }
+    Ok((layer.output.forward(&stack(&contexts)?)?, probs))
+}
+
+/// One sequence's attention from its projections `q`, `k`, `v` (`[n, heads·d_h]`): the
+/// concatenated head outputs `[n, h·d_h]` (before `W_O`) and the probabilities `[h, n, n]`.
+fn attend(
+    config: &HfConfig,
+    index: usize,
+    mut q: Tensor,
+    mut k: Tensor,
+    v: Tensor,
     ctx: &AttentionContext,
 ) -> Result<(Tensor, Tensor), HfError> {
-    let n = x.shape()[0];
+    let n = q.shape()[0];
     let (h, kv, dh) = (config.heads, config.kv_heads, config.head_dim);
-    let mut q = layer.query.forward(x)?;
-    let mut k = layer.key.forward(x)?;
     if let Some(rope) = &ctx.rope {
         q = rope.apply(&q, h)?;
         k = rope.apply(&k, kv)?;
@@ -270,7 +326,7 @@ fn attention(
     };
     let q = split(q, h)?;
     let k = split(k, kv)?;
-    let v = split(layer.value.forward(x)?, kv)?;
+    let v = split(v, kv)?;
     // Grouped-query attention: the `rep = h / kv` query heads of a group are consecutive, so
     // `[h, n, dh]` regroups as `[kv, rep·n, dh]` against the group's keys and values (no copies
     // of K or V per query head).
@@ -305,7 +361,7 @@ fn attention(
     )?
     .permute(&[1, 0, 2])?
     .reshape(&[n, h * dh])?;
-    Ok((layer.output.forward(&context)?, probs))
+    Ok((context, probs))
 }
 
 fn split_heads(probs: &Tensor) -> Result<Vec<Array2<f32>>, HfError> {
@@ -322,9 +378,14 @@ pub fn run(
     w: &EncoderWeights,
     input: Input<'_>,
 ) -> Result<EncoderTrace, HfError> {
-    let mut x = embed(config, w, input)?;
-    let n = x.shape()[0];
-    let ctx = AttentionContext {
+    run_packed(config, w, vec![input])?
+        .pop()
+        .ok_or_else(|| HfError::Input("internal: no trace for the input".into()))
+}
+
+/// The context of one sequence of `n` tokens: MPNet's bias, the causal mask, RoPE's tables.
+fn context(config: &HfConfig, w: &EncoderWeights, n: usize) -> AttentionContext {
+    AttentionContext {
         bias: w
             .relative_bias
             .as_ref()
@@ -333,13 +394,48 @@ pub fn run(
             .causal
             .then(|| Tensor::from_array(causal_mask(n).into_dyn())),
         rope: config.rope.map(|r| RopeTables::new(&r, config.head_dim, n)),
-    };
+    }
+}
+
+/// Each sequence's `[n_i, d]` rows of a packed tensor, as f32 arrays.
+fn split_rows(x: &Tensor, lens: &[usize]) -> Result<Vec<Array2<f32>>, HfError> {
+    let all = to_2d(x)?;
+    let mut start = 0;
+    Ok(lens
+        .iter()
+        .map(|&n| {
+            let part = all.slice(ndarray::s![start..start + n, ..]).to_owned();
+            start += n;
+            part
+        })
+        .collect())
+}
+
+/// Run the encoder on several validated inputs in one packed pass (call inside `no_grad`): one
+/// trace per input, in order, each equal to what [`run`] gives for that input alone up to the
+/// summation order of the GEMMs.
+pub fn run_packed(
+    config: &HfConfig,
+    w: &EncoderWeights,
+    inputs: Vec<Input<'_>>,
+) -> Result<Vec<EncoderTrace>, HfError> {
+    let parts = inputs
+        .into_iter()
+        .map(|input| embed(config, w, input))
+        .collect::<Result<Vec<_>, _>>()?;
+    let lens: Vec<usize> = parts.iter().map(|p| p.shape()[0]).collect();
+    let segments: Vec<(usize, AttentionContext)> =
+        lens.iter().map(|&n| (n, context(config, w, n))).collect();
+    let mut x = stack(&parts)?;
     let eps = config.layer_norm_eps;
-    let mut trace = EncoderTrace {
-        hidden_states: vec![to_2d(&x)?],
-        attentions: Vec::with_capacity(w.layers.len()),
-        final_hidden: None,
-    };
+    let mut traces: Vec<EncoderTrace> = split_rows(&x, &lens)?
+        .into_iter()
+        .map(|h0| EncoderTrace {
+            hidden_states: vec![h0],
+            attentions: Vec::with_capacity(w.layers.len()),
+            final_hidden: None,
+        })
+        .collect();
     for (index, layer) in w.layers.iter().enumerate() {
         let mlp = |t: &Tensor| -> Result<Tensor, HfError> {
             let up = layer.fc1.forward(t)?;
@@ -350,13 +446,13 @@ pub fn run(
             layer.fc2.forward(&hidden)
         };
         let probs = if config.post_ln {
-            let (a, probs) = attention(config, index, layer, &x, &ctx)?;
+            let (a, probs) = attention(config, index, layer, &x, &segments)?;
             x = layer_norm(&x.add(&a)?, &layer.attn_norm, eps)?;
             x = layer_norm(&x.add(&mlp(&x)?)?, &layer.mlp_norm, eps)?;
             probs
         } else {
             let normed = norm(config, &x, &layer.attn_norm)?;
-            let (mut a, probs) = attention(config, index, layer, &normed, &ctx)?;
+            let (mut a, probs) = attention(config, index, layer, &normed, &segments)?;
             if let Some(l1) = &layer.attn_scale {
                 a = a.mul(l1)?;
             }
@@ -368,11 +464,16 @@ pub fn run(
             x = x.add(&m)?;
             probs
         };
-        trace.attentions.push(split_heads(&probs)?);
-        trace.hidden_states.push(to_2d(&x)?);
+        for ((trace, p), h) in traces.iter_mut().zip(&probs).zip(split_rows(&x, &lens)?) {
+            trace.attentions.push(split_heads(p)?);
+            trace.hidden_states.push(h);
+        }
     }
     if let Some(f) = &w.final_norm {
-        trace.final_hidden = Some(to_2d(&norm(config, &x, f)?)?);
+        let finals = split_rows(&norm(config, &x, f)?, &lens)?;
+        for (trace, fh) in traces.iter_mut().zip(finals) {
+            trace.final_hidden = Some(fh);
+        }
     }
-    Ok(trace)
+    Ok(traces)
 }
