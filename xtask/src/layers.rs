@@ -37,8 +37,7 @@ const fn plain(dep: &'static str) -> Edge {
     }
 }
 
-// Used by the tests' table today; the CUDA backend's crate will be the first real gated edge.
-#[cfg_attr(not(test), allow(dead_code))]
+/// An edge allowed only behind a feature (the CUDA backend: tensor → cuda behind `cuda`).
 const fn optional(dep: &'static str, feature: &'static str) -> Edge {
     Edge {
         dep,
@@ -51,9 +50,13 @@ const fn optional(dep: &'static str, feature: &'static str) -> Edge {
 pub const LAYERS: &[(&str, Allowed)] = &[
     ("eigenformer-io", Allowed::Only(&[])),
     ("eigenformer-linalg", Allowed::Only(&[])),
+    ("eigenformer-cuda", Allowed::Only(&[])),
     (
         "eigenformer-tensor",
-        Allowed::Only(&[plain("eigenformer-linalg")]),
+        Allowed::Only(&[
+            plain("eigenformer-linalg"),
+            optional("eigenformer-cuda", "cuda"),
+        ]),
     ),
     (
         "eigenformer-spectral",
@@ -83,6 +86,8 @@ pub const LAYERS: &[(&str, Allowed)] = &[
         ]),
     ),
     ("eigenformer-cli", Allowed::Any),
+    // The Python package (PyO3 extension module): a top layer beside the binary.
+    ("eigenformer-python", Allowed::Any),
     // xtask drives cargo and the binary; it links only the bottom io crate, for its writes.
     ("xtask", Allowed::Only(&[plain("eigenformer-io")])),
     ("eigenformer", Allowed::Any),

@@ -20,7 +20,25 @@ impl Device {
     pub fn ensure_available(self, op: &'static str) -> Result<()> {
         match self {
             Device::Cpu => Ok(()),
+            #[cfg(not(feature = "cuda"))]
             Device::Cuda(_) => Err(TensorError::CudaUnavailable { op }),
+            // With the feature: say what is missing on this machine (driver, device) first; a
+            // machine that has both still lacks the tensor ops' CUDA storage (issue 16).
+            #[cfg(feature = "cuda")]
+            Device::Cuda(ordinal) => Err(match eigenformer_cuda::probe(ordinal) {
+                Err(e) => TensorError::Cuda {
+                    op,
+                    message: e.to_string(),
+                },
+                Ok(gpu) => TensorError::Cuda {
+                    op,
+                    message: format!(
+                        "found {} (cuda:{ordinal}), but the tensors have no CUDA storage yet: \
+                         only the kernels' compilation and the device probe exist",
+                        gpu.name
+                    ),
+                },
+            }),
         }
     }
 
@@ -57,7 +75,19 @@ mod tests {
     #[test]
     fn cuda_is_refused_at_once_with_a_clear_error() {
         let err = Device::Cuda(0).ensure_available("to_device").unwrap_err();
-        assert!(err.to_string().contains("without CUDA support"), "{err}");
+        let text = err.to_string();
+        if cfg!(feature = "cuda") {
+            // Names what this machine lacks (the driver, a device), or that tensors have no
+            // CUDA storage yet.
+            assert!(
+                text.contains("libcuda.so")
+                    || text.contains("CUDA device 0")
+                    || text.contains("no CUDA storage"),
+                "{text}"
+            );
+        } else {
+            assert!(text.contains("without CUDA support"), "{text}");
+        }
     }
 
     #[test]

@@ -33,6 +33,9 @@ pub enum TensorError {
     /// A CUDA device was requested; this build has no CUDA backend.
     #[error("{op}: this build of eigenformer was built without CUDA support (no CUDA backend exists yet); use the CPU device")]
     CudaUnavailable { op: &'static str },
+    /// A CUDA device was requested in a build with the `cuda` feature, and cannot be used.
+    #[error("{op}: {message}")]
+    Cuda { op: &'static str, message: String },
 }
 
 /// Result type of the tensor crate.
