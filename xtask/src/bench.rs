@@ -24,7 +24,8 @@ pub struct BenchArgs {
     /// Also time NumPy (OpenBLAS) on the same shapes and print a ratio table.
     #[arg(long)]
     pub compare: bool,
-    /// With --compare / --step: alternating rounds of ours and the reference; the best per shape is kept.
+    /// With --compare / --step / --audit: alternating rounds of ours and the reference; the best per
+    /// shape is kept (--audit: the median).
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
     /// With --compare: minimum seconds of timing per shape and round.
@@ -34,11 +35,20 @@ pub struct BenchArgs {
     /// with pip if missing), alternating for --rounds rounds; see `bench_step`.
     #[arg(long, conflicts_with = "compare")]
     pub step: bool,
+    /// `eigenformer audit` against `benches/compare/audit_numpy.py` (transformers + NumPy, the same
+    /// analysis) on the same Brown sentences, MiniLM and MPNet, each timed end to end, alternating
+    /// for --rounds rounds, checked for agreement; writes the section "Audit against transformers
+    /// + NumPy" of docs/benchmarks.md; see `bench_audit`.
+    #[arg(long, conflicts_with_all = ["compare", "step"])]
+    pub audit: bool,
+    /// With --audit: the first N Brown sentences.
+    #[arg(long, default_value_t = 500, requires = "audit")]
+    pub sentences: usize,
     /// With --compare: only the shapes whose name contains this string.
     #[arg(long)]
     pub only: Option<String>,
-    /// With --compare / --step: threads for both sides (RAYON_NUM_THREADS for ours, OPENBLAS_NUM_THREADS and
-    /// OMP_NUM_THREADS for NumPy). Default: all cores. `--threads 1` is the comparison least
+    /// With --compare / --step / --audit: threads for both sides (RAYON_NUM_THREADS for ours, OPENBLAS_NUM_THREADS and
+    /// OMP_NUM_THREADS for NumPy; --audit: torch's threads, NumPy stays on one). Default: all cores. `--threads 1` is the comparison least
     /// disturbed by other load (OpenBLAS's threads spin-wait and degrade on an oversubscribed machine).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -47,6 +57,9 @@ pub struct BenchArgs {
 pub fn run(args: &BenchArgs) -> Result<()> {
     if args.step {
         return crate::bench_step::run(args.rounds, args.threads);
+    }
+    if args.audit {
+        return crate::bench_audit::run(args.sentences, args.rounds, args.threads);
     }
     if !args.compare {
         return run_command(cargo().args(["bench", "--bench", "gemm", "--bench", "ops"]));
@@ -116,7 +129,7 @@ pub fn target_dir() -> PathBuf {
 }
 
 /// NumPy with the OpenBLAS overrides of this machine removed (they can force a slow kernel).
-fn python() -> Command {
+pub fn python() -> Command {
     let mut c = Command::new("python3");
     c.env_remove("OPENBLAS_CORETYPE")
         .env_remove("OPENBLAS_L2_SIZE");
@@ -225,6 +238,18 @@ pub fn write_results(stem: &str, md: &str, raw: &serde_json::Value) -> Result<()
     Ok(())
 }
 
+/// The CPU's model name from /proc/cpuinfo (`unknown CPU` elsewhere).
+pub fn cpu_name() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
 fn table(args: &BenchArgs, ours: &Side, numpy: &Side) -> String {
     let blas = &numpy.header["blas"][0];
     let s = |v: &Value| {
@@ -232,14 +257,7 @@ fn table(args: &BenchArgs, ours: &Side, numpy: &Side) -> String {
             .map(str::to_string)
             .unwrap_or_else(|| v.to_string())
     };
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
+    let cpu = cpu_name();
     let mut md = String::new();
     md.push_str(&format!(
         "Measured {} on {} ({} logical cores), `cargo xtask bench --compare --rounds {} --min-time {}{}`.\n\n",

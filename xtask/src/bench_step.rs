@@ -42,7 +42,7 @@ fn ensure_torch() -> Result<()> {
 }
 
 /// The first line of `out` that parses as a JSON object.
-fn json_line(out: &str, who: &str) -> Result<Value> {
+pub fn json_line(out: &str, who: &str) -> Result<Value> {
     out.lines()
         .filter(|l| l.trim_start().starts_with('{'))
         .find_map(|l| serde_json::from_str(l).ok())

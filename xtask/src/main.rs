@@ -5,6 +5,7 @@
 //! `cargo xtask reproduce` (the paper's experiments and the report).
 
 mod bench;
+mod bench_audit;
 mod bench_step;
 mod layers;
 mod reproduce;
@@ -21,7 +22,9 @@ enum Task {
     Test(test::TestArgs),
     /// Check that no crate depends on a crate above it in the layering.
     CheckLayers,
-    /// Run benchmarks; with `--compare`, ours against NumPy on the same shapes in one run.
+    /// Run benchmarks; with `--compare`, ours against NumPy on the same shapes in one run; with
+    /// `--step`, a training step against PyTorch; with `--audit`, `eigenformer audit` against
+    /// transformers + NumPy.
     Bench(bench::BenchArgs),
     /// Run the paper's experiments and write the report.
     Reproduce(reproduce::ReproduceTask),
