@@ -8,6 +8,7 @@ mod bench;
 mod bench_audit;
 mod bench_step;
 mod layers;
+mod python;
 mod reproduce;
 mod test;
 mod util;

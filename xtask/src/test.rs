@@ -1,8 +1,10 @@
 //! `cargo xtask test`: the one test command of the README and CI.
 //!
 //! 1. the layering check (`cargo xtask check-layers`);
-//! 2. doctests (`cargo test --doc`), because cargo-nextest does not run them;
-//! 3. every other test with `cargo nextest run --workspace` when cargo-nextest is installed, else
+//! 2. the Python package's pytest suite, whenever the package can be built (`crate::python`;
+//!    `--no-python` skips it, and so does a `-p` selection without `eigenformer-python`);
+//! 3. doctests (`cargo test --doc`), because cargo-nextest does not run them;
+//! 4. every other test with `cargo nextest run --workspace` when cargo-nextest is installed, else
 //!    `cargo test --workspace` (which runs the doctests itself, so step 2 is skipped).
 //!
 //! The main runner goes last so that the output ends with its summary line. Extra arguments are
@@ -20,6 +22,9 @@ pub struct TestArgs {
     /// Skip the doctests (only meaningful with cargo-nextest).
     #[arg(long)]
     pub no_doc: bool,
+    /// Skip the Python package's tests (crates/python/tests, pytest).
+    #[arg(long)]
+    pub no_python: bool,
     /// Arguments passed on to `cargo nextest run` / `cargo test` (filters, `-p NAME`, `--release`, `-- ...`).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
@@ -42,7 +47,7 @@ fn nextest_installed() -> bool {
 }
 
 /// The `-p NAME` / `--package NAME` selections among `args` (before any `--`), as cargo arguments.
-fn package_args(args: &[String]) -> Vec<String> {
+pub fn package_args(args: &[String]) -> Vec<String> {
     let mut out = Vec::new();
     let mut iter = args.iter().take_while(|a| *a != "--");
     while let Some(a) = iter.next() {
@@ -154,7 +159,17 @@ pub fn run(args: &TestArgs) -> Result<()> {
             *doc = kept;
         }
     }
+    let packages = package_args(&args.args);
+    if !packages.is_empty() && packages.chunks(2).all(|p| p[1] == crate::python::PACKAGE) {
+        // Its Rust library has no tests (`test = false`): only its pytest suite runs.
+        commands.clear();
+    }
     let mut failures = Vec::new();
+    if !args.no_python && crate::python::selected(&packages) {
+        if let Err(e) = crate::python::run() {
+            failures.push(e);
+        }
+    }
     for command in &commands {
         let mut cmd: Command = cargo();
         cmd.args(command);

@@ -10,6 +10,9 @@
 //!
 //! ## Modules
 //!
+//! - [`analysis`]: the analyses behind `eigenformer spectrum` and `eigenformer simulate` on
+//!   arrays ([`analyse_spectrum`], [`simulate_stack`]), shared by the binary and the Python
+//!   package.
 //! - [`linalg`]: eigenvalues/eigenvectors (deterministic order), symmetric EVD, SVD, sign-fixed QR
 //!   and solves on faer, ndarray in and out.
 //! - [`npy`]: `.npy` reading (`f32`/`f64` → `f64`) and writing.
@@ -39,6 +42,7 @@
 //! assert!(s.limits.angle_convergence && s.limits.rank_collapse);
 //! ```
 
+pub mod analysis;
 pub mod construction;
 pub mod dynamics;
 pub mod error;
@@ -49,6 +53,10 @@ pub mod random;
 pub mod spectrum;
 pub mod validate;
 
+pub use analysis::{
+    analyse_spectrum, random_initial_state, simulate_stack, AnalysisError, DominantPair,
+    SpectrumReport, StackSimulation,
+};
 pub use construction::{
     clipped_eigenvalues, general_h, low_rank_head_h, symmetric_h, ClipBounds, SpectrumSign,
 };

@@ -7,13 +7,10 @@ use clap::Args;
 use eigenformer_experiments::trajectory::trajectory_csv;
 use eigenformer_io::write_atomic;
 use eigenformer_spectral::{
-    multi_head_spectrum, npy, simulate, DynamicsConfig, DynamicsHead, HeadInput, HeadWeights,
-    LayerNormParams, Regime, SpectrumOptions,
+    npy, random_initial_state, simulate_stack, AnalysisError, DynamicsConfig, LayerNormParams,
+    Regime, SpectrumOptions, StackSimulation,
 };
 use ndarray::Array2;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, StandardNormal};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -133,10 +130,7 @@ pub fn execute(args: &SimulateArgs) -> Result<SimulateSummary> {
             super::require_finite(&x0, path)?;
             x0
         }
-        None => {
-            let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
-            Array2::from_shape_simple_fn((n, d), || StandardNormal.sample(&mut rng))
-        }
+        None => random_initial_state(n, d, args.seed),
     };
     let layer_norm = match &args.gamma {
         Some(g) => {
@@ -154,32 +148,10 @@ pub fn execute(args: &SimulateArgs) -> Result<SimulateSummary> {
         }
         None => None,
     };
-    let opts = SpectrumOptions {
-        stochastic_tol,
-        ..SpectrumOptions::default()
-    };
-    let head_inputs: Vec<HeadInput<'_>> = a_mats
+    let heads: Vec<_> = a_mats
         .iter()
         .zip(&h_mats)
-        .map(|(a, h)| HeadInput {
-            a: a.view(),
-            weights: HeadWeights::Full(h.view()),
-        })
-        .collect();
-    let gamma_view = layer_norm.as_ref().map(|ln| ln.gamma.view());
-    let prediction = multi_head_spectrum(&head_inputs, gamma_view, &opts)
-        .context("predicting the regime from the spectra")?;
-    let predicted_regime = match &prediction.combined {
-        Some(c) => vec![c.regime],
-        None => prediction.heads.iter().map(|h| h.regime).collect(),
-    };
-    let heads: Vec<DynamicsHead<'_>> = a_mats
-        .iter()
-        .zip(&h_mats)
-        .map(|(a, h)| DynamicsHead {
-            a: a.view(),
-            h: h.view(),
-        })
+        .map(|(a, h)| (a.view(), h.view()))
         .collect();
     let cfg = DynamicsConfig {
         layers: args.layers,
@@ -188,7 +160,17 @@ pub fn execute(args: &SimulateArgs) -> Result<SimulateSummary> {
         exclude_tokens: args.exclude_token.clone(),
         stochastic_tol,
     };
-    let trajectory = simulate(x0.view(), &heads, &cfg).context("simulating the dynamics")?;
+    let StackSimulation {
+        predicted_regime,
+        prediction_exact,
+        trajectory,
+    } = simulate_stack(&heads, x0.view(), &cfg).map_err(|e| match e {
+        AnalysisError::Prediction(e) => {
+            anyhow::Error::new(e).context("predicting the regime from the spectra")
+        }
+        AnalysisError::Simulation(e) => anyhow::Error::new(e).context("simulating the dynamics"),
+        e => anyhow::anyhow!("{e}"),
+    })?;
     write_atomic(&args.out, trajectory_csv(&trajectory).as_bytes())?;
     let last = trajectory
         .records
@@ -199,7 +181,7 @@ pub fn execute(args: &SimulateArgs) -> Result<SimulateSummary> {
         n,
         d,
         predicted_regime,
-        prediction_exact: prediction.exact,
+        prediction_exact,
         final_mean_cosine: last.metrics.mean_cosine,
         final_hc_dc_ratio: last.metrics.hc_dc_ratio,
         final_sigma_ratio: last.metrics.sigma_ratio,

@@ -1,14 +1,9 @@
 //! `eigenformer spectrum`: the spectra of A and H, the dominating pair of the update `X + A X H`
 //! and the regime it predicts (theory.md §1–§2), from `.npy` files.
 
-use anyhow::{Context, Result};
+use anyhow::{anyhow, Result};
 use clap::Args;
-use eigenformer_spectral::{
-    layernorm_effective_h, npy, Complex64, LimitNotions, ModePair, Regime, SpectrumOptions,
-    UpdateSpectrum,
-};
-use ndarray::Array2;
-use serde::Serialize;
+use eigenformer_spectral::{analyse_spectrum, npy, AnalysisError, SpectrumOptions, SpectrumReport};
 use std::path::PathBuf;
 
 /// Arguments of `eigenformer spectrum`.
@@ -34,66 +29,9 @@ pub struct SpectrumArgs {
     pub tie_rtol: f64,
 }
 
-/// A complex number as `[re, im]` in JSON.
-fn pair(z: Complex64) -> [f64; 2] {
-    [z.re, z.im]
-}
-
-/// The dominating pair in the JSON output.
-#[derive(Serialize, Debug)]
-pub struct DominantJson {
-    /// Eigenvalue of A, `[re, im]`.
-    pub a: [f64; 2],
-    /// Eigenvalue of the analysed H, `[re, im]`.
-    pub h: [f64; 2],
-    /// `|1 + a h|`.
-    pub mu_abs: f64,
-    /// Whether `a` is the DC mode of A.
-    pub is_dc: bool,
-}
-
-impl From<&ModePair> for DominantJson {
-    fn from(p: &ModePair) -> Self {
-        DominantJson {
-            a: pair(p.a),
-            h: pair(p.h),
-            mu_abs: p.modulus,
-            is_dc: p.is_dc,
-        }
-    }
-}
-
-/// The JSON document printed by `eigenformer spectrum --json` (see docs/cli.md).
-#[derive(Serialize, Debug)]
-pub struct SpectrumJson {
-    /// Number of tokens.
-    pub n: usize,
-    /// Width.
-    pub d: usize,
-    /// Which matrix the H-spectrum is of: `"H"` or `"diag(gamma) H"`.
-    pub h_used: &'static str,
-    /// Eigenvalues of A, `[re, im]`, by descending modulus.
-    pub eigenvalues_a: Vec<[f64; 2]>,
-    /// Eigenvalues of the analysed H (diag(γ)H with `--gamma`), `[re, im]`.
-    pub eigenvalues_h: Vec<[f64; 2]>,
-    /// Eigenvalues of H itself when `--gamma` was given.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub eigenvalues_h_raw: Option<Vec<[f64; 2]>>,
-    /// Index of the DC mode in `eigenvalues_a`.
-    pub dc_index: usize,
-    /// The first dominating pair.
-    pub dominant: DominantJson,
-    /// Every pair within the tie tolerance of the maximal |μ|.
-    pub dominating: Vec<DominantJson>,
-    /// The largest |μ| outside the dominating set (how clear the prediction is).
-    pub runner_up_mu_abs: Option<f64>,
-    /// `"smoothing"`, `"alternating-smoothing"`, `"sharpening"` or `"balanced"`.
-    pub regime: Regime,
-    /// Which limit notions hold.
-    pub limit: LimitNotions,
-    /// Warnings (for example a non-stochastic A accepted with `--allow-nonstochastic`).
-    pub warnings: Vec<String>,
-}
+/// The JSON document printed by `eigenformer spectrum --json` (see docs/cli.md): the library's
+/// [`SpectrumReport`], which the Python package returns too.
+pub type SpectrumJson = SpectrumReport;
 
 /// Analyse the inputs named by `args`.
 pub fn analyse(args: &SpectrumArgs) -> Result<SpectrumJson> {
@@ -113,53 +51,42 @@ pub fn analyse(args: &SpectrumArgs) -> Result<SpectrumJson> {
         args.allow_nonstochastic,
         &mut warnings,
     )?;
-    let (h, h_used): (Array2<f64>, &'static str) = match &args.gamma {
+    let gamma = match &args.gamma {
         Some(path) => {
             let gamma = npy::read_npy_1d(path)?;
             super::require_finite(&gamma, path)?;
-            let eff = layernorm_effective_h(h_raw.view(), gamma.view()).with_context(|| {
-                format!("combining {} with {}", path.display(), args.h.display())
-            })?;
-            (eff, "diag(gamma) H")
+            Some((gamma, path))
         }
-        None => (h_raw.clone(), "H"),
-    };
-    let spectrum = UpdateSpectrum::from_matrices(a.view(), h.view(), &opts).with_context(|| {
-        format!(
-            "analysing A = {} and H = {}",
-            args.attention.display(),
-            args.h.display()
-        )
-    })?;
-    let eigenvalues_h_raw = match args.gamma {
-        Some(_) => Some(
-            eigenformer_spectral::linalg::eigenvalues(h_raw.view())?
-                .into_iter()
-                .map(pair)
-                .collect(),
-        ),
         None => None,
     };
-    let dominant = spectrum
-        .dominating
-        .first()
-        .map(DominantJson::from)
-        .context("the spectrum has no dominating pair")?;
-    Ok(SpectrumJson {
-        n: spectrum.n(),
-        d: spectrum.d(),
-        h_used,
-        eigenvalues_a: spectrum.a_eigenvalues.iter().copied().map(pair).collect(),
-        eigenvalues_h: spectrum.h_eigenvalues.iter().copied().map(pair).collect(),
-        eigenvalues_h_raw,
-        dc_index: spectrum.dc_index,
-        dominant,
-        dominating: spectrum.dominating.iter().map(DominantJson::from).collect(),
-        runner_up_mu_abs: spectrum.runner_up_modulus,
-        regime: spectrum.regime,
-        limit: spectrum.limits,
-        warnings,
-    })
+    let report = analyse_spectrum(
+        a.view(),
+        h_raw.view(),
+        gamma.as_ref().map(|(g, _)| g.view()),
+        &opts,
+    );
+    let mut report = match report {
+        Ok(r) => r,
+        Err(AnalysisError::Gamma(e)) => {
+            let path = gamma.as_ref().map(|(_, p)| p.display().to_string());
+            return Err(anyhow::Error::new(e).context(format!(
+                "combining {} with {}",
+                path.unwrap_or_default(),
+                args.h.display()
+            )));
+        }
+        Err(AnalysisError::Update(e)) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "analysing A = {} and H = {}",
+                args.attention.display(),
+                args.h.display()
+            )))
+        }
+        Err(AnalysisError::RawH(e)) => return Err(e.into()),
+        Err(e) => return Err(anyhow!("{e}")),
+    };
+    report.warnings = warnings;
+    Ok(report)
 }
 
 fn fmt_complex(z: [f64; 2]) -> String {

@@ -12,7 +12,7 @@
 use crate::audit::spectra::HeadSpectra;
 use crate::audit::tokenize::Tokens;
 use crate::audit::AuditError;
-use eigenformer_model::hf::{HfEncoder, NormKind};
+use eigenformer_model::hf::{HfConfig, HfEncoder, NormKind};
 use eigenformer_spectral::{
     attention_spectrum, causal_attention_spectrum, mean_pairwise_cosine, smoothing_metrics,
     AttentionSpectrum, ModePair, Regime, SpectrumOptions, UpdateSpectrum,
@@ -103,17 +103,43 @@ pub struct SentenceRecord {
 /// run through the model a second time instead.
 pub const KEEP_STATES_BYTES: usize = 1 << 30;
 
+/// What the measurements need to know of the model: the architecture facts of [`HfConfig`]
+/// that change how a trace is read (the in-memory audit of the Python package fills it from
+/// a PyTorch model's configuration).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MeasureConfig {
+    /// Post-LN blocks (BERT, MPNet): no σ_l, no `H_eff`.
+    pub post_ln: bool,
+    /// Causal attention (decoders): each A is lower triangular.
+    pub causal: bool,
+    /// The norm feeding each block (for σ_l).
+    pub norm: NormKind,
+    /// Its ε.
+    pub layer_norm_eps: f64,
+}
+
+impl From<&HfConfig> for MeasureConfig {
+    fn from(c: &HfConfig) -> Self {
+        MeasureConfig {
+            post_ln: c.post_ln,
+            causal: c.causal,
+            norm: c.norm,
+            layer_norm_eps: c.layer_norm_eps,
+        }
+    }
+}
+
 /// The per-token scale a block's input norm divides by (see [`SentenceRecord::scale_sums`]),
-/// summed over the tokens of `x`.
-pub fn norm_scale_sum(x: &Array2<f32>, norm: NormKind, eps: f64) -> f64 {
+/// summed over the tokens of `x` (`f32` from our forward pass, `f64` from the Python package).
+pub fn norm_scale_sum<T: Copy + Into<f64>>(x: &Array2<T>, norm: NormKind, eps: f64) -> f64 {
     x.outer_iter()
         .map(|row| {
             let d = row.len().max(1) as f64;
-            let mean_sq = row.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / d;
+            let mean_sq = row.iter().map(|&v| v.into().powi(2)).sum::<f64>() / d;
             let second = match norm {
                 NormKind::RmsNorm => mean_sq,
                 NormKind::LayerNorm => {
-                    let mean = row.iter().map(|&v| f64::from(v)).sum::<f64>() / d;
+                    let mean = row.iter().map(|&v| v.into()).sum::<f64>() / d;
                     (mean_sq - mean * mean).max(0.0)
                 }
             };
@@ -215,20 +241,46 @@ fn measure_trace(
     spectra: &[Vec<HeadSpectra>],
     keep_budget: &AtomicUsize,
 ) -> Result<SentenceRecord, AuditError> {
-    let config = model.config();
-    let states = trace
-        .hidden_states
+    let mut record = measure_states(
+        &MeasureConfig::from(model.config()),
+        tokens,
+        &trace.hidden_states,
+        &trace.attentions,
+        spectra,
+    )?;
+    let bytes: usize = trace.hidden_states.iter().map(|x| x.len() * 4).sum();
+    let fits = keep_budget
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+            left.checked_sub(bytes)
+        })
+        .is_ok();
+    record.kept_states = fits.then_some(trace.hidden_states);
+    Ok(record)
+}
+
+/// The first-pass measurements of one input from its hidden states (`layers + 1` matrices
+/// `[tokens, width]`, index 0 the embedding output, the residual stream before any final norm)
+/// and attentions (`[layer][head]`, row-stochastic `[tokens, tokens]`), wherever they were
+/// computed: our forward pass (`f32`) or a PyTorch model's (the Python package, `f64`). The
+/// record keeps no hidden states ([`SentenceRecord::kept_states`] is `None`).
+pub fn measure_states<T: Copy + Into<f64>>(
+    config: &MeasureConfig,
+    tokens: &Tokens,
+    hidden_states: &[Array2<T>],
+    attentions: &[Vec<Array2<T>>],
+    spectra: &[Vec<HeadSpectra>],
+) -> Result<SentenceRecord, AuditError> {
+    let states = hidden_states
         .iter()
-        .map(|x| state_metrics(&x.mapv(f64::from), &tokens.special))
+        .map(|x| state_metrics(&x.mapv(Into::<f64>::into), &tokens.special))
         .collect::<Result<Vec<_>, _>>()?;
-    let token_sums = trace
-        .hidden_states
+    let token_sums = hidden_states
         .iter()
-        .map(|x| x.mapv(f64::from).sum_axis(Axis(0)))
+        .map(|x| x.mapv(Into::<f64>::into).sum_axis(Axis(0)))
         .collect();
     let pre_ln = !config.post_ln;
     let scale_sums = if pre_ln {
-        trace.hidden_states[..config.layers]
+        hidden_states[..hidden_states.len().saturating_sub(1)]
             .iter()
             .map(|x| norm_scale_sum(x, config.norm, config.layer_norm_eps))
             .collect()
@@ -239,13 +291,13 @@ fn measure_trace(
         stochastic_tol: MEASURED_STOCHASTIC_TOL,
         ..SpectrumOptions::default()
     };
-    let mut heads = Vec::with_capacity(trace.attentions.len());
+    let mut heads = Vec::with_capacity(attentions.len());
     let mut attention = Vec::new();
-    for (layer, (atts, specs)) in trace.attentions.iter().zip(spectra).enumerate() {
+    for (layer, (atts, specs)) in attentions.iter().zip(spectra).enumerate() {
         let mut row = Vec::with_capacity(atts.len());
         let mut kept = Vec::new();
         for (head, (a, s)) in atts.iter().zip(specs).enumerate() {
-            let a = a.mapv(f64::from);
+            let a: Array2<f64> = a.mapv(Into::<f64>::into);
             // A causal A is lower triangular: its spectrum is exactly its diagonal (theory.md,
             // causal attention), which a general eigensolver would only approximate.
             let att = if config.causal {
@@ -289,12 +341,6 @@ fn measure_trace(
             attention.push(kept);
         }
     }
-    let bytes: usize = trace.hidden_states.iter().map(|x| x.len() * 4).sum();
-    let fits = keep_budget
-        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
-            left.checked_sub(bytes)
-        })
-        .is_ok();
     Ok(SentenceRecord {
         tokens: tokens.ids.len(),
         truncated: tokens.truncated,
@@ -303,7 +349,7 @@ fn measure_trace(
         token_sums,
         scale_sums,
         attention,
-        kept_states: fits.then_some(trace.hidden_states),
+        kept_states: None,
     })
 }
 
@@ -319,12 +365,22 @@ pub fn finish_sentence(
         Some(states) => states,
         None => forward_input(model, tokens)?.hidden_states,
     };
+    finish_states(&states, tokens, record, corpus)
+}
+
+/// [`finish_sentence`] with the input's hidden states given (see [`measure_states`]).
+pub fn finish_states<T: Copy + Into<f64>>(
+    states: &[Array2<T>],
+    tokens: &Tokens,
+    record: &mut SentenceRecord,
+    corpus: &CorpusStats,
+) -> Result<(), AuditError> {
     for ((x, mean), m) in states
         .iter()
         .zip(&corpus.mean_token)
         .zip(record.states.iter_mut())
     {
-        let centred = x.mapv(f64::from) - mean.view().insert_axis(Axis(0));
+        let centred = x.mapv(Into::<f64>::into) - mean.view().insert_axis(Axis(0));
         m.mean_cosine_centred = mean_pairwise_cosine(centred.view(), &[])?;
         m.mean_cosine_centred_no_special = if m.mean_cosine_no_special.is_some() {
             Some(mean_pairwise_cosine(centred.view(), &tokens.special)?)

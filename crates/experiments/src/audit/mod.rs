@@ -11,7 +11,10 @@
 //! per-layer averages and per-head regime counts → [`render`] writes `audit.json`, the markdown
 //! report, CSV and plots; [`claims`] puts several audits side by side and checks theory.md §7's
 //! claims about pre-trained models. All spectral work goes through `eigenformer_spectral`.
+//! [`arrays`] builds the same report from a model that ran elsewhere (the Python package's
+//! in-memory audit of a PyTorch model).
 
+pub mod arrays;
 pub mod claims;
 pub mod command;
 pub mod hub;
@@ -51,4 +54,7 @@ pub enum AuditError {
     Image(#[from] images::ImageError),
     #[error("no sentences to audit (an input needs at least 2 tokens)")]
     NoSentences,
+    /// Arrays given to [`arrays::ArrayAudit`] that do not fit the model or hold NaN/∞.
+    #[error("{0}")]
+    Input(String),
 }

@@ -7,7 +7,7 @@ use crate::audit::measure::{
 use crate::audit::report::{
     build_layers, AuditReport, LayerInputs, ModelInfo, TextInfo, AUDIT_SCHEMA_VERSION,
 };
-use crate::audit::spectra::{head_spectra, norm_spectrum, HeadSpectra};
+use crate::audit::spectra::{audit_head_spectra, HeadSpectra};
 use crate::audit::tokenize::{TextTokenizer, Tokens};
 use crate::audit::AuditError;
 use eigenformer_model::hf::{HfEncoder, NormKind};
@@ -57,12 +57,7 @@ fn weight_spectra(model: &HfEncoder) -> Result<(Vec<Vec<HeadSpectra>>, Vec<usize
             .into_par_iter()
             .map(|head| {
                 let (w_v, w_o) = model.head_value_output(layer, head)?;
-                let mut s = head_spectra(&w_v, &w_o, &gamma)?;
-                if !c.post_ln {
-                    let centre = c.norm == NormKind::LayerNorm;
-                    s.h_norm = Some(norm_spectrum(&w_v, &w_o, &gamma, centre)?);
-                }
-                Ok(s)
+                Ok(audit_head_spectra(&w_v, &w_o, &gamma, c.post_ln, c.norm)?)
             })
             .collect::<Result<Vec<_>, AuditError>>()?;
         spectra.push(heads);
@@ -86,7 +81,7 @@ fn progress_bar(show: bool, len: usize, prefix: String) -> ProgressBar {
 
 /// The corpus statistics of the first pass: the mean token per hidden state, σ_l per layer
 /// (pre-LN) and the spectra with σ_l applied.
-fn corpus_stats(
+pub fn corpus_stats(
     records: &[SentenceRecord],
     spectra: &[Vec<HeadSpectra>],
 ) -> (CorpusStats, Vec<f64>) {
@@ -193,30 +188,6 @@ pub fn run_audit(input: &AuditInput<'_>) -> Result<(AuditReport, Vec<String>), A
         .collect::<Result<Vec<()>, AuditError>>()?;
     bar.finish_and_clear();
 
-    let mut warnings = Vec::new();
-    let truncated = records.iter().filter(|r| r.truncated).count();
-    if truncated > 0 {
-        warnings.push(format!(
-            "{truncated} sentence(s) longer than the model's {max_tokens} tokens were cut to \
-             {max_tokens} (first {} tokens and the closing special token, or the first \
-             {max_tokens} where the sequence has no closing special token)",
-            max_tokens.saturating_sub(1)
-        ));
-    }
-    if skipped > 0 {
-        warnings.push(format!(
-            "{skipped} input(s) with fewer than 2 tokens were left out (no pairwise cosine)"
-        ));
-    }
-    let text = TextInfo {
-        source: input.text_source.clone(),
-        selection: input.text_selection.clone(),
-        sentences: records.len(),
-        truncated,
-        mean_tokens: records.iter().map(|r| r.tokens as f64).sum::<f64>() / records.len() as f64,
-        max_tokens: records.iter().map(|r| r.tokens).max().unwrap_or(0),
-        skipped,
-    };
     let model = ModelInfo {
         name: input.name.clone(),
         dir: input.dir.clone(),
@@ -236,24 +207,92 @@ pub fn run_audit(input: &AuditInput<'_>) -> Result<(AuditReport, Vec<String>), A
         effective_spectrum: if c.post_ln { "h" } else { "h_sigma" }.into(),
     };
     let kv_group: Vec<usize> = (0..c.heads).map(|h| input.model.kv_group(h)).collect();
-    let layers = build_layers(
+    Ok(assemble_report(
         &records,
-        &LayerInputs {
-            spectra: &corpus.spectra,
+        &corpus,
+        &ReportParts {
+            model,
+            text_source: input.text_source.clone(),
+            text_selection: input.text_selection.clone(),
+            skipped,
             gamma_negative: &gamma_negative,
             sigma: &sigma,
             kv_group: &kv_group,
-            width: c.width,
+            start,
+        },
+    ))
+}
+
+/// What [`assemble_report`] needs besides the records and the corpus statistics.
+pub struct ReportParts<'a> {
+    /// The model's part of the report.
+    pub model: ModelInfo,
+    /// Where the inputs came from and how they were chosen.
+    pub text_source: String,
+    pub text_selection: String,
+    /// Inputs left out (fewer than two tokens).
+    pub skipped: usize,
+    /// Per layer, the negative entries of the γ feeding its attention.
+    pub gamma_negative: &'a [usize],
+    /// Pre-LN: σ_l per layer (empty for post-LN models).
+    pub sigma: &'a [f64],
+    /// Per query head, its key/value head.
+    pub kv_group: &'a [usize],
+    /// When the measurement started (for the report's seconds).
+    pub start: Instant,
+}
+
+/// The report and the user's warnings (truncated inputs, inputs left out) from the measured
+/// records after both passes.
+pub fn assemble_report(
+    records: &[SentenceRecord],
+    corpus: &CorpusStats,
+    parts: &ReportParts<'_>,
+) -> (AuditReport, Vec<String>) {
+    let max_tokens = parts.model.max_tokens;
+    let skipped = parts.skipped;
+    let mut warnings = Vec::new();
+    let truncated = records.iter().filter(|r| r.truncated).count();
+    if truncated > 0 {
+        warnings.push(format!(
+            "{truncated} sentence(s) longer than the model's {max_tokens} tokens were cut to \
+             {max_tokens} (first {} tokens and the closing special token, or the first \
+             {max_tokens} where the sequence has no closing special token)",
+            max_tokens.saturating_sub(1)
+        ));
+    }
+    if skipped > 0 {
+        warnings.push(format!(
+            "{skipped} input(s) with fewer than 2 tokens were left out (no pairwise cosine)"
+        ));
+    }
+    let text = TextInfo {
+        source: parts.text_source.clone(),
+        selection: parts.text_selection.clone(),
+        sentences: records.len(),
+        truncated,
+        mean_tokens: records.iter().map(|r| r.tokens as f64).sum::<f64>() / records.len() as f64,
+        max_tokens: records.iter().map(|r| r.tokens).max().unwrap_or(0),
+        skipped,
+    };
+    let layers = build_layers(
+        records,
+        &LayerInputs {
+            spectra: &corpus.spectra,
+            gamma_negative: parts.gamma_negative,
+            sigma: parts.sigma,
+            kv_group: parts.kv_group,
+            width: parts.model.width,
         },
     );
-    Ok((
+    (
         AuditReport {
             schema_version: AUDIT_SCHEMA_VERSION,
-            model,
+            model: parts.model.clone(),
             text,
             layers,
-            seconds: start.elapsed().as_secs_f64(),
+            seconds: parts.start.elapsed().as_secs_f64(),
         },
         warnings,
-    ))
+    )
 }

@@ -4,6 +4,7 @@
 //! `spec(H_eff) = spec(P_d diag(γ) H_h) / σ_l`, so the weights' part is computed once and
 //! divided when σ_l has been measured.
 
+use eigenformer_model::hf::NormKind;
 use eigenformer_spectral::{head_eigenvalues, Complex64, HeadEigenvalues, SpectralError};
 use ndarray::{Array1, Array2};
 
@@ -70,6 +71,24 @@ pub fn head_spectra(
         h_norm: None,
         h_sigma: None,
     })
+}
+
+/// Everything the audit computes from one head's weights: [`head_spectra`], and for a pre-LN
+/// model (`post_ln` false) also `h_norm` = [`norm_spectrum`] (centred for a LayerNorm, not for
+/// an RMSNorm).
+pub fn audit_head_spectra(
+    w_v: &Array2<f64>,
+    w_o: &Array2<f64>,
+    gamma: &Array1<f64>,
+    post_ln: bool,
+    norm: NormKind,
+) -> Result<HeadSpectra, SpectralError> {
+    let mut s = head_spectra(w_v, w_o, gamma)?;
+    if !post_ln {
+        let centre = norm == NormKind::LayerNorm;
+        s.h_norm = Some(norm_spectrum(w_v, w_o, gamma, centre)?);
+    }
+    Ok(s)
 }
 
 impl HeadSpectra {
