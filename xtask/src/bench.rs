@@ -115,6 +115,21 @@ impl Side {
     }
 }
 
+/// Build the `eigenformer` binary in release mode and return its path (what the comparisons
+/// against PyTorch and transformers time).
+pub fn release_cli() -> Result<PathBuf> {
+    run_command(cargo().args([
+        "build",
+        "--release",
+        "-q",
+        "-p",
+        "eigenformer-cli",
+        "--bin",
+        "eigenformer",
+    ]))?;
+    Ok(target_dir().join("release/eigenformer"))
+}
+
 pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)

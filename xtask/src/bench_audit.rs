@@ -20,7 +20,7 @@ use serde_json::Value;
 
 use crate::bench::{cpu_name, python, target_dir};
 use crate::util::{
-    cargo, command_stdout, now_utc, run_command, try_command_stdout, workspace_root, write_atomic,
+    command_stdout, now_utc, run_command, try_command_stdout, workspace_root, write_atomic,
 };
 
 /// The models of issue 15's speed targets (built-in names of `eigenformer audit`).
@@ -219,16 +219,7 @@ fn remove_if_present(path: &Path) -> Result<()> {
 pub fn run(sentences: usize, rounds: usize, threads: Option<usize>) -> Result<()> {
     ensure!(sentences >= 1, "--sentences must be at least 1");
     ensure_python_modules()?;
-    run_command(cargo().args([
-        "build",
-        "--release",
-        "-q",
-        "-p",
-        "eigenformer-cli",
-        "--bin",
-        "eigenformer",
-    ]))?;
-    let exe = target_dir().join("release/eigenformer");
+    let exe = crate::bench::release_cli()?;
     let script = workspace_root().join("benches/compare/audit_numpy.py");
     // Fetched before any timing, so no download is timed.
     let brown = fetch(&exe, "brown")?;

@@ -14,9 +14,7 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-use crate::util::{
-    cargo, command_stdout, now_utc, run_command, try_command_stdout, workspace_root,
-};
+use crate::util::{command_stdout, now_utc, run_command, try_command_stdout, workspace_root};
 
 /// The models the targets name, with the timed steps per round.
 const MODELS: &[(&str, usize)] = &[("vit-small", 8), ("vit-cifar", 3)];
@@ -67,21 +65,12 @@ fn keep_best(best: &mut BTreeMap<String, Measurement>, model: &str, m: Measureme
 /// Run the comparison with `threads` threads on each side (all cores when `None`).
 pub fn run(rounds: usize, threads: Option<usize>) -> Result<()> {
     ensure_torch()?;
-    run_command(cargo().args([
-        "build",
-        "--release",
-        "-q",
-        "-p",
-        "eigenformer-cli",
-        "--bin",
-        "eigenformer",
-    ]))?;
     let threads = threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
     });
-    let exe = crate::bench::target_dir().join("release/eigenformer");
+    let exe = crate::bench::release_cli()?;
     let script = workspace_root().join("benches/compare/torch_vit_step.py");
     let (mut ours, mut torch) = (BTreeMap::new(), BTreeMap::new());
     let mut step_gflop = BTreeMap::new();
