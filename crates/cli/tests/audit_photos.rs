@@ -4,7 +4,7 @@
 //! RGB), and the package's deliberately truncated JPEG (an error naming the file).
 //!
 //! The photos are found through `EIGENFORMER_SKIMAGE_DATA` or the Debian path, the model in the
-//! asset cache (`EIGENFORMER_CACHE`, else `~/.cache/eigenformer`). Without either the tests print
+//! asset cache the binary uses (`Resolver::default_cache_root`). Without either the tests print
 //! why they skip; `EIGENFORMER_REQUIRE_ASSETS=1` (set by CI) turns the skip into a failure.
 
 use eigenformer_experiments::audit::AuditReport;
@@ -21,9 +21,8 @@ fn assets() -> Option<(PathBuf, PathBuf)> {
             .map(PathBuf::from)
     };
     let photos = var("EIGENFORMER_SKIMAGE_DATA").unwrap_or_else(|| PathBuf::from(SKIMAGE_DATA));
-    let cache = var("EIGENFORMER_CACHE")
-        .or_else(|| var("HOME").map(|h| h.join(".cache/eigenformer")))
-        .unwrap_or_default();
+    // Where the binary looks too: $EIGENFORMER_CACHE, else $XDG_CACHE_HOME, else ~/.cache.
+    let cache = eigenformer_assets::Resolver::default_cache_root().unwrap_or_default();
     let missing = if !photos.join("astronaut.png").is_file() {
         Some(format!(
             "no skimage photos in {} (apt-get install python3-skimage, or set \

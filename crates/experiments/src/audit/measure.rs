@@ -209,9 +209,9 @@ pub fn measure_sentence(
 /// over the threads.
 pub const PACKED_SENTENCES: usize = 16;
 
-/// [`measure_sentence`] on several inputs, text ones run [`PACKED_SENTENCES`] at a time
-/// through the packed forward (the same traces, up to the summation order of the products),
-/// images one by one. The records come back in input order.
+/// [`measure_sentence`] on a chunk of inputs (the audit passes chunks of [`PACKED_SENTENCES`]):
+/// text in one packed forward pass (the same traces, up to the summation order of the
+/// products), images one by one. The records come back in input order.
 pub fn measure_sentences(
     model: &HfEncoder,
     chunk: &[Tokens],
