@@ -63,6 +63,12 @@ impl Progress {
         self.bar.tick();
     }
 
+    /// A handle to the bar that can redraw it while `self` is borrowed elsewhere (the parallel
+    /// runner ticks it between finished items).
+    pub fn clone_handle(&self) -> ProgressBar {
+        self.bar.clone()
+    }
+
     /// One item finished, having done `weight` of the work (0 for one taken from a cache); `line`
     /// says what it gave. Prints the line above the bar, or as a log line with n of N, elapsed
     /// and estimated time left.

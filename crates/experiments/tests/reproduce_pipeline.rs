@@ -521,6 +521,7 @@ fn reproduce_runner_end_to_end_with_a_fake_executor() {
         runs_dir: work.path().join("runs"),
         only: vec![],
         progress: false,
+        jobs: 1,
     };
     let mut fake = Fake::default();
     let section = run::run(&opts, &mut fake).unwrap();
@@ -707,10 +708,130 @@ fn cells_run_lr_first_once_each_and_resume_an_interrupted_one() {
             runs_dir: runs.path().to_path_buf(),
             only: vec![],
             progress: false,
+            jobs: 1,
         },
         &mut fake,
     )
     .unwrap();
     assert_eq!(fake.trains, trains);
     assert!(out.path().join("claims.json").is_file());
+}
+
+/// A forkable [`Fake`] for the parallel runner: the workers share one fake (its counters) and
+/// record how many trainings overlapped; the one whose seed is `fail_seed` fails.
+#[derive(Clone)]
+struct Forking {
+    inner: std::sync::Arc<std::sync::Mutex<Fake>>,
+    in_flight: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    most_at_once: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    forks: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    fail_seed: Option<u64>,
+}
+
+impl Forking {
+    fn new(fail_seed: Option<u64>) -> Self {
+        Forking {
+            inner: Default::default(),
+            in_flight: Default::default(),
+            most_at_once: Default::default(),
+            forks: Default::default(),
+            fail_seed,
+        }
+    }
+}
+
+impl Executor for Forking {
+    fn fetch(&mut self, dataset: &str) -> Result<()> {
+        self.inner.lock().unwrap().fetch(dataset)
+    }
+
+    fn train(
+        &mut self,
+        spec: &TrainConfig,
+        dir: &Path,
+        resume: bool,
+        progress: &mut dyn FnMut(),
+    ) -> Result<()> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if Some(spec.seed) == self.fail_seed {
+            return Err(eigenformer_experiments::reproduce::ReproError::Run {
+                dir: dir.to_path_buf(),
+                message: "the fake failed".into(),
+            });
+        }
+        let now = self.in_flight.fetch_add(1, SeqCst) + 1;
+        self.most_at_once.fetch_max(now, SeqCst);
+        std::thread::sleep(std::time::Duration::from_millis(15));
+        let r = self
+            .inner
+            .lock()
+            .unwrap()
+            .train(spec, dir, resume, progress);
+        self.in_flight.fetch_sub(1, SeqCst);
+        r
+    }
+
+    fn evaluate(&mut self, run_dir: &Path, request: &EvalRequest, out: &Path) -> Result<()> {
+        self.inner.lock().unwrap().evaluate(run_dir, request, out)
+    }
+
+    fn fork(&self, _jobs: usize) -> Option<Box<dyn Executor + Send>> {
+        self.forks.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Some(Box::new(self.clone()))
+    }
+}
+
+/// `jobs = 3` trains runs at the same time and gives the section of a sequential run: the same
+/// runs in the same order with the same numbers, the same claims, every run trained once; a
+/// failing run fails the whole call with its error.
+#[test]
+fn parallel_jobs_give_the_sequential_section_and_surface_a_failure() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let exp = tempfile::tempdir().unwrap();
+    write_experiments(exp.path());
+    let section_of = |jobs: usize, exec: &mut dyn Executor| {
+        let work = tempfile::tempdir().unwrap();
+        let opts = Options {
+            profile: Profile::Smoke,
+            experiments_dir: exp.path().to_path_buf(),
+            out: work.path().join("out"),
+            runs_dir: work.path().join("runs"),
+            only: vec![],
+            progress: false,
+            jobs,
+        };
+        let section = run::run(&opts, exec);
+        let claims = std::fs::read_to_string(opts.out.join("claims.json")).ok();
+        (section, claims)
+    };
+    let mut seq = Fake::default();
+    let (want, want_claims) = section_of(1, &mut seq);
+    let want = want.unwrap();
+    let mut par = Forking::new(None);
+    let (got, got_claims) = section_of(3, &mut par);
+    let got = got.unwrap();
+    assert_eq!(
+        par.forks.load(SeqCst),
+        6,
+        "3 workers for training, 3 for evaluations"
+    );
+    assert!(par.most_at_once.load(SeqCst) >= 2, "no two runs overlapped");
+    assert!(par.most_at_once.load(SeqCst) <= 3);
+    let fake = par.inner.lock().unwrap();
+    assert_eq!((fake.trains, fake.evals), (seq.trains, seq.evals));
+    assert_eq!(got.counts.trained, want.counts.trained);
+    assert_eq!(got.counts.evaluations, want.counts.evaluations);
+    let runs = |s: &eigenformer_experiments::reproduce::results::Section| {
+        s.runs
+            .iter()
+            .map(|(p, r)| (p.hash.clone(), r.test_accuracy))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(runs(&got), runs(&want));
+    // claims.json holds no timing, so a parallel run writes the very same file.
+    assert_eq!(got_claims.unwrap(), want_claims.unwrap());
+
+    let mut failing = Forking::new(Some(1));
+    let err = section_of(2, &mut failing).0.unwrap_err().to_string();
+    assert!(err.contains("the fake failed"), "{err}");
 }

@@ -44,6 +44,7 @@ pub struct ProfilePlan {
     pub to_train: usize,
     /// Training image-steps still to do.
     pub image_steps: u64,
+    /// Estimated wall-clock seconds of the training (for the jobs [`print_plans`] was given).
     pub train_seconds: f64,
     /// Evaluations and their estimated seconds (cached ones included: their cache is per run).
     pub evaluations: usize,
@@ -168,20 +169,37 @@ pub fn plan_profile(
     Ok(out)
 }
 
-/// Print the plan of every profile (stdout) and return them.
-pub fn print_plans(experiments_dir: &Path, runs_dir: &Path) -> Result<Vec<ProfilePlan>> {
+/// Print the plan of every profile (stdout) for `jobs` runs at a time and return them.
+///
+/// The probe runs on one job's share of the cores (the threads a run gets beside the others), and
+/// the estimates divide the work by the jobs: they assume the jobs keep every core busy, which
+/// the last runs of a profile do not quite do.
+pub fn print_plans(
+    experiments_dir: &Path,
+    runs_dir: &Path,
+    jobs: usize,
+) -> Result<Vec<ProfilePlan>> {
+    let jobs = jobs.max(1);
+    let threads = crate::reproduce::parallel::threads_per_job(jobs);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .context("starting the probe's threads")?;
     let mut probes = BTreeMap::new();
     let mut plans = Vec::new();
     eigenformer_io::outln!(
         "Estimates from a throughput probe on this machine ({} timed training steps of {} images \
-         per model shape, {} threads); runs already in the run cache {} cost nothing.",
+         per model shape, {threads} threads per run, {jobs} runs at a time); runs already in the \
+         run cache {} cost nothing.",
         PROBE_STEPS,
         PROBE_BATCH,
-        rayon::current_num_threads(),
         runs_dir.display()
     )?;
     for profile in Profile::ALL {
-        let p = plan_profile(profile, experiments_dir, runs_dir, &mut probes)?;
+        let mut p =
+            pool.install(|| plan_profile(profile, experiments_dir, runs_dir, &mut probes))?;
+        p.train_seconds /= jobs as f64;
+        p.eval_seconds /= jobs as f64;
         eigenformer_io::outln!(
             "\n{}: {} distinct runs, {} to train ({} image-steps): training ~{}, {} evaluations ~{}; \
              total ~{} (plus the theory and pre-trained sections and the build)",
@@ -205,7 +223,10 @@ pub fn print_plans(experiments_dir: &Path, runs_dir: &Path) -> Result<Vec<Profil
 /// `eigenformer reproduce --plan`: the plans of every profile against the default run cache.
 pub fn run(args: &super::ReproduceArgs) -> Result<()> {
     let runs_dir = crate::reproduce::command::default_runs_dir()?;
-    print_plans(&args.experiments_dir, &runs_dir).map(|_| ())
+    let jobs = args
+        .jobs
+        .map_or_else(crate::reproduce::parallel::default_jobs, usize::from);
+    print_plans(&args.experiments_dir, &runs_dir, jobs).map(|_| ())
 }
 
 #[cfg(test)]

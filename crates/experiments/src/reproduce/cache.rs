@@ -116,6 +116,12 @@ pub trait Executor {
     /// Evaluate the checkpoint in `run_dir` as `request` says, writing the JSON of
     /// `eigenformer eval --json` to `out`.
     fn evaluate(&mut self, run_dir: &Path, request: &EvalRequest, out: &Path) -> Result<()>;
+    /// An independent executor for one of `jobs` workers that run at the same time
+    /// ([`super::parallel`]), or `None` when this one cannot run beside others (the default).
+    fn fork(&self, jobs: usize) -> Option<Box<dyn Executor + Send>> {
+        let _ = jobs;
+        None
+    }
 }
 
 /// The state of a run directory.

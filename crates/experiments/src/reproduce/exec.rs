@@ -16,6 +16,9 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct ChildExecutor {
     binary: PathBuf,
+    /// `RAYON_NUM_THREADS` of the children (a forked executor's share of the cores); `None`:
+    /// inherited.
+    threads: Option<usize>,
 }
 
 /// Lines of a failed child's log shown in the error.
@@ -32,6 +35,7 @@ impl ChildExecutor {
     pub fn new(binary: impl Into<PathBuf>) -> Self {
         ChildExecutor {
             binary: binary.into(),
+            threads: None,
         }
     }
 
@@ -52,13 +56,23 @@ impl ChildExecutor {
             .open(log)
             .map_err(ReproError::io(log))?;
         let err = file.try_clone().map_err(ReproError::io(log))?;
-        let shown = format!("eigenformer {}", args.join(" "));
+        // The log shows the command as a user would type it, thread count included (a run's
+        // numbers depend on it).
+        let threads = self
+            .threads
+            .map(|n| format!("RAYON_NUM_THREADS={n} "))
+            .unwrap_or_default();
+        let shown = format!("{threads}eigenformer {}", args.join(" "));
         {
             use std::io::Write as _;
             let mut f = &file;
             let _ = writeln!(f, "$ {shown}");
         }
-        let mut child = Command::new(&self.binary)
+        let mut command = Command::new(&self.binary);
+        if let Some(n) = self.threads {
+            command.env("RAYON_NUM_THREADS", n.to_string());
+        }
+        let mut child = command
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::from(file))
@@ -133,5 +147,12 @@ impl Executor for ChildExecutor {
             out.display().to_string(),
         ]);
         self.run(&args, &run_dir.join("eval.log"), &mut || {})
+    }
+
+    fn fork(&self, jobs: usize) -> Option<Box<dyn Executor + Send>> {
+        Some(Box::new(ChildExecutor {
+            binary: self.binary.clone(),
+            threads: Some(super::parallel::threads_per_job(jobs)),
+        }))
     }
 }

@@ -22,6 +22,7 @@ pub mod figures;
 pub mod gate;
 pub mod lr_select;
 pub mod paired;
+pub mod parallel;
 pub mod render;
 pub mod results;
 pub mod run;

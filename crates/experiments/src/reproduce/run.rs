@@ -8,7 +8,7 @@ use super::claims::{self, Setting, TrainingClaim};
 use super::error::{ReproError, Result};
 use super::results::{Counts, ExperimentResult, PlannedRun, Section};
 use super::spec::{load_experiments, Experiment, Kind, Profile};
-use super::{ablation, budget, figures, gate, lr_select, render};
+use super::{ablation, budget, figures, gate, lr_select, parallel, render};
 use crate::progress::Progress;
 use crate::train::config::TrainConfig;
 use crate::train::diagnostics::Diagnostics;
@@ -30,6 +30,9 @@ pub struct Options {
     pub only: Vec<String>,
     /// Show progress bars.
     pub progress: bool,
+    /// Runs (and evaluations) at a time, each child on its share of the cores
+    /// ([`parallel::default_jobs`] unless asked; 1 = one after the other with every core).
+    pub jobs: usize,
 }
 
 /// The distinct runs of `experiments`, in first-use order (a configuration shared by several
@@ -107,13 +110,14 @@ pub fn cost(spec: &TrainConfig) -> u64 {
 }
 
 /// Train every run of the plan (cached runs are skipped), showing one progress bar weighted by
-/// [`cost`].
+/// [`cost`]; up to `jobs` runs at once when the executor can be forked ([`parallel`]).
 fn train_all(
     planned: &[PlannedRun],
     cache: &RunCache,
     exec: &mut dyn Executor,
     progress: bool,
     counts: &mut Counts,
+    jobs: usize,
 ) -> Result<Vec<RunResult>> {
     let todo: u64 = planned
         .iter()
@@ -121,48 +125,70 @@ fn train_all(
         .map(|p| cost(&p.spec))
         .sum();
     let mut pb = Progress::new("training", planned.len(), todo, progress);
-    let mut results = Vec::with_capacity(planned.len());
-    for (i, p) in planned.iter().enumerate() {
-        let dir = cache.dir(&p.spec);
+    let line_of = |i: usize, r: &RunResult, action: Action| {
+        let p = &planned[i];
         let label = format!("run {}/{}: {}", i + 1, planned.len(), p.spec.label());
-        pb.set_message(label.clone());
-        let epochs = p.spec.epochs;
-        let metrics = dir.join("metrics.json");
-        let mut tick = || {
-            if let Ok(m) = read_json::<crate::train::run::Metrics>(&metrics) {
-                if let Some(e) = m.epochs.last() {
-                    pb.set_message(format!(
-                        "{label}: epoch {}/{epochs} acc {:.3}",
-                        e.epoch, e.test_accuracy
-                    ));
+        if action == Action::Cached {
+            (0, format!("{label} cached ({})", p.hash))
+        } else {
+            (
+                cost(&p.spec),
+                format!(
+                    "{label} -> test accuracy {:.4} ({:.0} s, {})",
+                    r.test_accuracy, r.train_seconds, p.hash
+                ),
+            )
+        }
+    };
+    let workers = parallel::workers(exec, jobs, planned.len());
+    let outcomes = if workers.is_empty() {
+        let mut outcomes = Vec::with_capacity(planned.len());
+        for (i, p) in planned.iter().enumerate() {
+            let dir = cache.dir(&p.spec);
+            let label = format!("run {}/{}: {}", i + 1, planned.len(), p.spec.label());
+            pb.set_message(label.clone());
+            let epochs = p.spec.epochs;
+            let metrics = dir.join("metrics.json");
+            let mut tick = || {
+                if let Ok(m) = read_json::<crate::train::run::Metrics>(&metrics) {
+                    if let Some(e) = m.epochs.last() {
+                        pb.set_message(format!(
+                            "{label}: epoch {}/{epochs} acc {:.3}",
+                            e.epoch, e.test_accuracy
+                        ));
+                    }
                 }
-            }
-            pb.tick();
+                pb.tick();
+            };
+            let (r, action) = cache.ensure(&p.spec, exec, &mut tick)?;
+            let (weight, line) = line_of(i, &r, action);
+            pb.finish_item(weight, &line);
+            outcomes.push((r, action));
+        }
+        outcomes
+    } else {
+        pb.set_message(format!("{} runs at a time", workers.len()));
+        let work =
+            |i: usize, exec: &mut dyn Executor| cache.ensure(&planned[i].spec, exec, &mut || {});
+        let pb_tick = pb.clone_handle();
+        let mut done = |i: usize, o: &(RunResult, Action)| {
+            let (weight, line) = line_of(i, &o.0, o.1);
+            pb.finish_item(weight, &line);
         };
-        let (r, action) = cache.ensure(&p.spec, exec, &mut tick)?;
+        parallel::run_items(planned.len(), workers, &work, &mut done, &mut || {
+            pb_tick.tick()
+        })?
+    };
+    pb.finish();
+    let mut results = Vec::with_capacity(outcomes.len());
+    for (r, action) in outcomes {
         match action {
             Action::Cached => counts.cached += 1,
             Action::Trained => counts.trained += 1,
             Action::Resumed => counts.resumed += 1,
         }
-        let (weight, line) = if action == Action::Cached {
-            (0, format!("{} cached ({})", p.spec.label(), p.hash))
-        } else {
-            (
-                cost(&p.spec),
-                format!(
-                    "{} -> test accuracy {:.4} ({:.0} s, {})",
-                    p.spec.label(),
-                    r.test_accuracy,
-                    r.train_seconds,
-                    p.hash
-                ),
-            )
-        };
-        pb.finish_item(weight, &line);
         results.push(r);
     }
-    pb.finish();
     counts.runs = planned.len();
     Ok(results)
 }
@@ -232,7 +258,14 @@ pub fn run(opts: &Options, exec: &mut dyn Executor) -> Result<Section> {
     if !lr_experiments.is_empty() {
         let lr_runs = plan(&lr_experiments);
         let mut lr_counts = Counts::default();
-        let lr_results = train_all(&lr_runs, &cache, exec, opts.progress, &mut lr_counts)?;
+        let lr_results = train_all(
+            &lr_runs,
+            &cache,
+            exec,
+            opts.progress,
+            &mut lr_counts,
+            opts.jobs,
+        )?;
         let runs: Vec<(&TrainConfig, f64)> = lr_runs
             .iter()
             .zip(&lr_results)
@@ -248,7 +281,14 @@ pub fn run(opts: &Options, exec: &mut dyn Executor) -> Result<Section> {
         selected_lr = Some(chosen);
     }
     let planned = plan(&experiments);
-    let results = train_all(&planned, &cache, exec, opts.progress, &mut counts)?;
+    let results = train_all(
+        &planned,
+        &cache,
+        exec,
+        opts.progress,
+        &mut counts,
+        opts.jobs,
+    )?;
     let accuracy_of = |spec: &TrainConfig| -> f64 {
         let h = spec.hash();
         results
@@ -260,20 +300,36 @@ pub fn run(opts: &Options, exec: &mut dyn Executor) -> Result<Section> {
     // Evaluations of the corruption experiments.
     let evals = evaluations(&experiments);
     let mut pb = Progress::new("evaluating", evals.len(), evals.len() as u64, opts.progress);
-    for (spec, req) in &evals {
-        pb.set_message(format!("{} on {}", spec.label(), req.file_name()));
-        let cached = cache.evaluate(spec, req, exec)?;
-        counts.evaluations += 1;
-        if cached {
-            counts.evaluations_cached += 1;
-        }
+    let line_of = |i: usize, cached: bool| {
+        let (spec, req) = &evals[i];
         let state = if cached { "cached" } else { "done" };
-        pb.finish_item(
-            1,
-            &format!("{} on {} {state}", spec.label(), req.file_name()),
-        );
-    }
+        format!("{} on {} {state}", spec.label(), req.file_name())
+    };
+    let workers = parallel::workers(exec, opts.jobs, evals.len());
+    let cached_flags = if workers.is_empty() {
+        let mut flags = Vec::with_capacity(evals.len());
+        for (i, (spec, req)) in evals.iter().enumerate() {
+            pb.set_message(format!("{} on {}", spec.label(), req.file_name()));
+            let cached = cache.evaluate(spec, req, exec)?;
+            pb.finish_item(1, &line_of(i, cached));
+            flags.push(cached);
+        }
+        flags
+    } else {
+        pb.set_message(format!("{} evaluations at a time", workers.len()));
+        let work = |i: usize, exec: &mut dyn Executor| {
+            let (spec, req) = &evals[i];
+            cache.evaluate(spec, req, exec)
+        };
+        let pb_tick = pb.clone_handle();
+        let mut done = |i: usize, cached: &bool| pb.finish_item(1, &line_of(i, *cached));
+        parallel::run_items(evals.len(), workers, &work, &mut done, &mut || {
+            pb_tick.tick()
+        })?
+    };
     pb.finish();
+    counts.evaluations += cached_flags.len();
+    counts.evaluations_cached += cached_flags.iter().filter(|&&c| c).count();
 
     let mut out_experiments = Vec::new();
     for e in &experiments {
