@@ -4,17 +4,29 @@
 use crate::kernels::Module;
 use crate::{CompiledModule, CudaError, GpuInfo};
 use cudarc::driver::CudaContext;
+use std::sync::Arc;
 
-pub fn probe(ordinal: usize) -> Result<GpuInfo, CudaError> {
+/// Open the context of device `ordinal`, after checking that the driver library exists (cudarc
+/// would panic on its first call otherwise).
+pub fn open(ordinal: usize) -> Result<Arc<CudaContext>, CudaError> {
     // SAFETY: only tries to load the library; no CUDA call is made.
     if !unsafe { cudarc::driver::sys::is_culib_present() } {
         return Err(CudaError::NoDriver);
     }
-    let driver = |e: cudarc::driver::DriverError| CudaError::Driver {
+    CudaContext::new(ordinal).map_err(|e| driver_error(ordinal, e))
+}
+
+/// A driver error of device `ordinal` as a [`CudaError`].
+pub fn driver_error(ordinal: usize, e: cudarc::driver::DriverError) -> CudaError {
+    CudaError::Driver {
         ordinal,
         message: e.to_string(),
-    };
-    let ctx = CudaContext::new(ordinal).map_err(driver)?;
+    }
+}
+
+pub fn probe(ordinal: usize) -> Result<GpuInfo, CudaError> {
+    let ctx = open(ordinal)?;
+    let driver = |e| driver_error(ordinal, e);
     Ok(GpuInfo {
         ordinal,
         name: ctx.name().map_err(driver)?,

@@ -20,7 +20,8 @@ pub struct Module {
     pub source: &'static str,
 }
 
-/// Elementwise arithmetic, GELU, and the per-sample scaling of drop-path.
+/// Elementwise arithmetic, GELU, bias broadcast over rows, and the application of dropout and
+/// drop-path masks drawn on the host.
 pub const ELEMENTWISE: Module = Module {
     name: "elementwise",
     entries: &[
@@ -30,6 +31,9 @@ pub const ELEMENTWISE: Module = Module {
         "gelu_forward_f32",
         "gelu_backward_f32",
         "scale_rows_f32",
+        "add_bias_rows_f32",
+        "dropout_mask_f32",
+        "drop_path_mask_f32",
     ],
     source: r#"
 #define GRID_STRIDE(i, n) for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += blockDim.x * gridDim.x)
@@ -69,6 +73,26 @@ extern "C" __global__ void gelu_backward_f32(const float* x, const float* dy, fl
 extern "C" __global__ void scale_rows_f32(const float* x, const float* scale, float* out, int rows, int cols) {
     GRID_STRIDE(i, rows * cols) { out[i] = x[i] * scale[i / cols]; }
 }
+
+// A bias of `cols` values broadcast over the rows of a [rows, cols] tensor (`x + b` on the CPU).
+extern "C" __global__ void add_bias_rows_f32(const float* x, const float* bias, float* out, int rows, int cols) {
+    GRID_STRIDE(i, rows * cols) { out[i] = x[i] + bias[i % cols]; }
+}
+
+// Inverted dropout with a mask drawn on the host (one byte per element, 1 = kept). The CPU
+// multiplies by a mask of 0 or scale = 1 / (1 - p); so does this, so that even inf and NaN
+// agree. The backward pass is the same call on the upstream gradient.
+extern "C" __global__ void dropout_mask_f32(const float* x, const unsigned char* keep, float scale,
+                                            float* out, int n) {
+    GRID_STRIDE(i, n) { out[i] = x[i] * (keep[i] ? scale : 0.0f); }
+}
+
+// Drop-path: whole rows (samples) of a [rows, cols] tensor kept (times scale) or zeroed, by a
+// host mask of one byte per row. Forward and backward alike.
+extern "C" __global__ void drop_path_mask_f32(const float* x, const unsigned char* keep, float scale,
+                                              float* out, int rows, int cols) {
+    GRID_STRIDE(i, rows * cols) { out[i] = x[i] * (keep[i / cols] ? scale : 0.0f); }
+}
 "#,
 };
 
@@ -82,6 +106,7 @@ pub const ROWS: Module = Module {
         "layernorm_forward_f32",
         "layernorm_backward_f32",
         "cross_entropy_forward_f32",
+        "cross_entropy_backward_f32",
     ],
     source: r#"
 // Reduce `v` over the block into buf[0] (sum or max); every thread gets the result.
@@ -196,6 +221,113 @@ extern "C" __global__ void cross_entropy_forward_f32(const float* logits, const 
     l = block_reduce(l, buf, false);
     if (threadIdx.x == 0) loss[r] = l;
 }
+
+// The backward pass of the mean label-smoothed cross-entropy: dlogits = dloss * (softmax - target)
+// / rows, with dloss the upstream gradient of the (scalar) mean loss, read from device memory so
+// that the graph never waits on the host.
+extern "C" __global__ void cross_entropy_backward_f32(const float* logits, const int* labels, const float* dloss,
+                                                      float* grad, int rows, int classes, float smoothing) {
+    extern __shared__ float buf[];
+    int r = blockIdx.x;
+    if (r >= rows) return;
+    long long o = (long long)r * classes;
+    float m = -__int_as_float(0x7f800000);
+    for (int j = threadIdx.x; j < classes; j += blockDim.x) m = fmaxf(m, logits[o + j]);
+    m = block_reduce(m, buf, true);
+    float s = 0.0f;
+    for (int j = threadIdx.x; j < classes; j += blockDim.x) s += expf(logits[o + j] - m);
+    float lse = logf(block_reduce(s, buf, false)) + m;
+    float off = smoothing / classes, on = 1.0f - smoothing + off;
+    float g = dloss[0] / rows;
+    for (int j = threadIdx.x; j < classes; j += blockDim.x) {
+        float t = (j == labels[r]) ? on : off;
+        grad[o + j] = g * (expf(logits[o + j] - lse) - t);
+    }
+}
+"#,
+};
+
+/// Column sums of a `[rows, cols]` matrix: the gradient of a bias broadcast over rows.
+///
+/// Launch: `blockDim = (32, 32)`, `gridDim = (ceil(cols / 32), ceil(rows / chunk))`; each block
+/// sums `chunk` rows of 32 columns and writes one row of partial sums `out[blockIdx.y, :]`. With
+/// more than one chunk the host sums the partials by launching again on them, so the order of
+/// the additions is fixed (no atomics): the same input gives the same bits on every run.
+pub const REDUCE: Module = Module {
+    name: "reduce",
+    entries: &["col_sums_f32"],
+    source: r#"
+extern "C" __global__ void col_sums_f32(const float* x, float* out, int rows, int cols, int chunk) {
+    __shared__ float buf[32][33];
+    int j = blockIdx.x * 32 + threadIdx.x;
+    int r0 = blockIdx.y * chunk;
+    int r1 = min(r0 + chunk, rows);
+    float s = 0.0f;
+    if (j < cols) {
+        for (int r = r0 + threadIdx.y; r < r1; r += 32) s += x[(long long)r * cols + j];
+    }
+    buf[threadIdx.y][threadIdx.x] = s;
+    __syncthreads();
+    for (int h = 16; h > 0; h >>= 1) {
+        if (threadIdx.y < h) buf[threadIdx.y][threadIdx.x] += buf[threadIdx.y + h][threadIdx.x];
+        __syncthreads();
+    }
+    if (threadIdx.y == 0 && j < cols) out[(long long)blockIdx.y * cols + j] = buf[0][threadIdx.x];
+}
+"#,
+};
+
+/// Moving rows around: patchify (and its backward, the inverse permutation), and the row
+/// gather of an embedding lookup (and its backward, a scatter-add). Elementwise launches with a
+/// grid-stride loop over the output, like [`ELEMENTWISE`].
+pub const LAYOUT: Module = Module {
+    name: "layout",
+    entries: &[
+        "patchify_f32",
+        "patchify_backward_f32",
+        "gather_rows_f32",
+        "scatter_add_rows_f32",
+    ],
+    source: r#"
+#define GRID_STRIDE(i, n) for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += blockDim.x * gridDim.x)
+
+// [B, C, H, W] images to [B, (H/p)(W/p), C p p] patch rows, patches in row-major order and each
+// row ordered (channel, dy, dx), as eigenformer_tensor's `patchify`: one thread per output value.
+extern "C" __global__ void patchify_f32(const float* x, float* out, int b, int c, int h, int w, int p) {
+    int gw = w / p, gh = h / p;
+    int row = c * p * p;
+    GRID_STRIDE(i, b * gh * gw * row) {
+        int e = i % row, t = i / row;
+        int patch = t % (gh * gw), n = t / (gh * gw);
+        int ch = e / (p * p), dy = (e / p) % p, dx = e % p;
+        int y = (patch / gw) * p + dy, xx = (patch % gw) * p + dx;
+        out[i] = x[(((long long)n * c + ch) * h + y) * w + xx];
+    }
+}
+
+// The backward pass: patchify is a permutation, so the image gradient gathers each value back
+// from its patch row (one thread per image value, no atomics).
+extern "C" __global__ void patchify_backward_f32(const float* g, float* dx, int b, int c, int h, int w, int p) {
+    int gw = w / p, gh = h / p;
+    int row = c * p * p;
+    GRID_STRIDE(i, b * c * h * w) {
+        int xx = i % w, y = (i / w) % h, ch = (i / (w * h)) % c, n = i / (w * h * c);
+        int patch = (y / p) * gw + xx / p;
+        int e = (ch * p + y % p) * p + xx % p;
+        dx[i] = g[((long long)n * gh * gw + patch) * row + e];
+    }
+}
+
+// Embedding lookup: out[r, :] = table[ids[r], :] for r < n rows of `dim` values.
+extern "C" __global__ void gather_rows_f32(const float* table, const int* ids, float* out, int n, int dim) {
+    GRID_STRIDE(i, n * dim) { out[i] = table[(long long)ids[i / dim] * dim + i % dim]; }
+}
+
+// Its backward pass: dtable[ids[r], :] += g[r, :]; ids may repeat, hence the atomics (dtable
+// must be zeroed, or hold the gradient to accumulate into).
+extern "C" __global__ void scatter_add_rows_f32(const float* g, const int* ids, float* dtable, int n, int dim) {
+    GRID_STRIDE(i, n * dim) { atomicAdd(&dtable[(long long)ids[i / dim] * dim + i % dim], g[i]); }
+}
 "#,
 };
 
@@ -223,4 +355,4 @@ extern "C" __global__ void adamw_step_f32(float* p, const float* g, float* m, fl
 };
 
 /// Every module, in compilation order.
-pub const MODULES: &[Module] = &[ELEMENTWISE, ROWS, OPTIM];
+pub const MODULES: &[Module] = &[ELEMENTWISE, ROWS, REDUCE, LAYOUT, OPTIM];

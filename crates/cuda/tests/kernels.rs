@@ -1,6 +1,6 @@
 //! What can be checked without a GPU: every kernel module compiles with NVRTC and defines its
 //! entry points, and opening a device on a machine without one is a clear error, never a
-//! panic. (The CPU-parity tests of each op need a GPU; see docs/architecture.md.)
+//! panic. (The CPU-parity tests of each op, which need a GPU, are in tests/parity.rs.)
 //!
 //! NVRTC is found through the loader (`LD_LIBRARY_PATH`; the `nvidia-cuda-nvrtc` wheel has one).
 //! Without it the compile test prints why it skips; `EIGENFORMER_REQUIRE_NVRTC=1` (CI) turns
