@@ -19,8 +19,8 @@ use eigenformer_experiments::trajectory::trajectory_csv;
 use eigenformer_model::hf::NormKind;
 use eigenformer_spectral::{
     analyse_spectrum, check_row_stochastic, random_initial_state, simulate_stack,
-    smoothing_metrics, Complex64, DynamicsConfig, LayerNormParams, SpectralError, SpectrumOptions,
-    SpectrumReport, StackSimulation,
+    smoothing_metrics, Complex64, DynamicsConfig, LayerNormParams, SmoothingMetrics, SpectralError,
+    SpectrumOptions, SpectrumReport, StackSimulation,
 };
 use ndarray::{Array1, Array2, Array3, Array4, ArrayD, Axis, Dimension, Ix1, Ix2, Ix3, Ix4};
 use numpy::{
@@ -348,7 +348,7 @@ fn spectrum(
 struct SimulateResult {
     csv: String,
     /// One dict per layer 0..=L with the CSV's columns: layer, mean_cosine,
-    /// mean_cosine_excluding, hc_dc_ratio, sigma2_over_sigma1, effective_rank,
+    /// mean_cosine_excluding, hc_dc_ratio, hc_norm, sigma2_over_sigma1, effective_rank,
     /// relative_residual, frobenius_norm, growth, step_alignment (None where a value does
     /// not exist at a layer).
     #[pyo3(get)]
@@ -490,13 +490,7 @@ fn simulate(
         let m = &r.metrics;
         let row = PyDict::new(py);
         row.set_item("layer", r.layer)?;
-        row.set_item("mean_cosine", m.mean_cosine)?;
-        row.set_item("mean_cosine_excluding", m.mean_cosine_excluding)?;
-        row.set_item("hc_dc_ratio", m.hc_dc_ratio)?;
-        row.set_item("sigma2_over_sigma1", m.sigma_ratio)?;
-        row.set_item("effective_rank", m.effective_rank)?;
-        row.set_item("relative_residual", m.relative_residual)?;
-        row.set_item("frobenius_norm", m.frobenius_norm)?;
+        set_metrics(&row, m)?;
         row.set_item("growth", r.growth)?;
         row.set_item("step_alignment", r.step_alignment)?;
         rows.append(row)?;
@@ -520,7 +514,7 @@ fn simulate(
 /// The smoothing metrics of a token matrix X (n×d, tokens are rows; theory.md §4): a dict with
 /// mean_cosine (mean pairwise token cosine), mean_cosine_excluding (the same without
 /// exclude_tokens; None when nothing is excluded), hc_dc_ratio (‖HC[X]‖_F / ‖DC[X]‖_F),
-/// hc_norm, frobenius_norm, sigma_ratio (σ₂/σ₁), effective_rank (exp of the entropy of
+/// hc_norm, frobenius_norm, sigma2_over_sigma1 (σ₂/σ₁), effective_rank (exp of the entropy of
 /// σ²/Σσ²) and relative_residual (‖HC[X]‖_F / ‖X‖_F).
 #[pyfunction]
 #[pyo3(signature = (x, exclude_tokens=Vec::new()))]
@@ -537,15 +531,22 @@ fn metrics(py: Python<'_>, x: &Bound<'_, PyAny>, exclude_tokens: Vec<i64>) -> Py
         .detach(|| smoothing_metrics(x.view(), &exclude))
         .map_err(|e| value_error(e.to_string()))?;
     let d = PyDict::new(py);
+    set_metrics(&d, &m)?;
+    Ok(d.into_any().unbind())
+}
+
+/// The smoothing metrics under one set of keys, so that `metrics(X)` and every layer row of
+/// `simulate` read the same (σ₂/σ₁ is `sigma2_over_sigma1`, as in audit.json).
+fn set_metrics(d: &Bound<'_, PyDict>, m: &SmoothingMetrics) -> PyResult<()> {
     d.set_item("mean_cosine", m.mean_cosine)?;
     d.set_item("mean_cosine_excluding", m.mean_cosine_excluding)?;
     d.set_item("hc_dc_ratio", m.hc_dc_ratio)?;
     d.set_item("hc_norm", m.hc_norm)?;
     d.set_item("frobenius_norm", m.frobenius_norm)?;
-    d.set_item("sigma_ratio", m.sigma_ratio)?;
+    d.set_item("sigma2_over_sigma1", m.sigma_ratio)?;
     d.set_item("effective_rank", m.effective_rank)?;
     d.set_item("relative_residual", m.relative_residual)?;
-    Ok(d.into_any().unbind())
+    Ok(())
 }
 
 /// An audit's result: `audit.json` of `eigenformer audit` (`to_json()`), its layers as dicts

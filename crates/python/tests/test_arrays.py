@@ -95,6 +95,9 @@ def test_simulate_equals_the_cli_csv(cli, inputs, tmp_path):
     assert s.layers[-1]["mean_cosine"] == summary["final_mean_cosine"]
     assert s.stopped_at == summary["stopped_at"]
     assert [r["layer"] for r in s.layers] == list(range(13))
+    # metrics(X) and a simulate row name the same quantities alike.
+    metric_keys = set(eigenformer.metrics(s.final_state))
+    assert metric_keys <= set(s.layers[-1]), metric_keys - set(s.layers[-1])
     # Two heads, pre-LN, a given X0, an excluded token, renormalised.
     run_cli(cli, "simulate", "--attention", d / "a.npy", "--attention", d / "a2.npy",
             "--h", d / "h.npy", "--h", d / "h2.npy", "--layers", "9", "--normalize",
@@ -124,7 +127,7 @@ def reference_metrics(x: np.ndarray) -> dict:
         "hc_dc_ratio": np.linalg.norm(hc) / np.linalg.norm(dc),
         "hc_norm": np.linalg.norm(hc),
         "frobenius_norm": np.linalg.norm(x),
-        "sigma_ratio": s[1] / s[0],
+        "sigma2_over_sigma1": s[1] / s[0],
         "effective_rank": np.exp(-(p * np.log(p)).sum()),
         "relative_residual": np.linalg.norm(hc) / np.linalg.norm(x),
     }
