@@ -196,6 +196,17 @@ extern "C" __global__ void layernorm_backward_f32(const float* x, const float* g
     }
 }
 
+// log Σ_j exp(row[j]) over one row, by the block (max-shifted); every thread gets the result.
+// Shared by the cross-entropy forward and backward, which must agree on it.
+__device__ float row_logsumexp(const float* row, int cols, float* buf) {
+    float m = -__int_as_float(0x7f800000);
+    for (int j = threadIdx.x; j < cols; j += blockDim.x) m = fmaxf(m, row[j]);
+    m = block_reduce(m, buf, true);
+    float s = 0.0f;
+    for (int j = threadIdx.x; j < cols; j += blockDim.x) s += expf(row[j] - m);
+    return logf(block_reduce(s, buf, false)) + m;
+}
+
 // Label-smoothed cross-entropy of logits [rows, classes]: the target distribution puts
 // 1 - s + s/C on the label and s/C elsewhere. Writes each row's loss and the gradient of the
 // mean loss, (softmax - target) / rows.
@@ -205,12 +216,7 @@ extern "C" __global__ void cross_entropy_forward_f32(const float* logits, const 
     int r = blockIdx.x;
     if (r >= rows) return;
     long long o = (long long)r * classes;
-    float m = -__int_as_float(0x7f800000);
-    for (int j = threadIdx.x; j < classes; j += blockDim.x) m = fmaxf(m, logits[o + j]);
-    m = block_reduce(m, buf, true);
-    float s = 0.0f;
-    for (int j = threadIdx.x; j < classes; j += blockDim.x) s += expf(logits[o + j] - m);
-    float lse = logf(block_reduce(s, buf, false)) + m;
+    float lse = row_logsumexp(logits + o, classes, buf);
     float off = smoothing / classes, on = 1.0f - smoothing + off;
     float l = 0.0f;
     for (int j = threadIdx.x; j < classes; j += blockDim.x) {
@@ -231,12 +237,7 @@ extern "C" __global__ void cross_entropy_backward_f32(const float* logits, const
     int r = blockIdx.x;
     if (r >= rows) return;
     long long o = (long long)r * classes;
-    float m = -__int_as_float(0x7f800000);
-    for (int j = threadIdx.x; j < classes; j += blockDim.x) m = fmaxf(m, logits[o + j]);
-    m = block_reduce(m, buf, true);
-    float s = 0.0f;
-    for (int j = threadIdx.x; j < classes; j += blockDim.x) s += expf(logits[o + j] - m);
-    float lse = logf(block_reduce(s, buf, false)) + m;
+    float lse = row_logsumexp(logits + o, classes, buf);
     float off = smoothing / classes, on = 1.0f - smoothing + off;
     float g = dloss[0] / rows;
     for (int j = threadIdx.x; j < classes; j += blockDim.x) {

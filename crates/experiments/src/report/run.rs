@@ -325,9 +325,7 @@ pub fn run(args: &ReproduceArgs) -> Result<Reproduction, ReportError> {
             settings,
             dir: out.join(id.name()),
             experiments_dir: experiments_dir.clone(),
-            jobs: args
-                .jobs
-                .map_or_else(crate::reproduce::parallel::default_jobs, usize::from),
+            jobs: crate::reproduce::parallel::jobs_or_default(args.jobs),
         };
         let section_start = Instant::now();
         let result = (|| -> anyhow::Result<()> {

@@ -211,9 +211,7 @@ pub fn run(args: &ExperimentsArgs) -> Result<()> {
             runs_dir,
             only: args.only.clone(),
             progress: !args.quiet,
-            jobs: args
-                .jobs
-                .map_or_else(crate::reproduce::parallel::default_jobs, usize::from),
+            jobs: crate::reproduce::parallel::jobs_or_default(args.jobs),
         },
         &mut exec,
     )

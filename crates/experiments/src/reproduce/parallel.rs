@@ -22,6 +22,11 @@ pub fn default_jobs() -> usize {
     cores().min(MAX_DEFAULT_JOBS)
 }
 
+/// The jobs a `--jobs` flag asks for, or [`default_jobs`] when it is absent.
+pub fn jobs_or_default(flag: Option<u16>) -> usize {
+    flag.map_or_else(default_jobs, usize::from)
+}
+
 /// The most concurrent runs chosen without being asked.
 pub const MAX_DEFAULT_JOBS: usize = 8;
 
