@@ -133,10 +133,14 @@ if [[ -z "$bin" ]]; then
     cargo build --release -q -p eigenformer-cli
     bin="$root/target/release/eigenformer"
 fi
-threads=2
-log "local run of the smoke grid"
+# A run's numbers depend on its thread count (the GEMMs split their sums by thread), so the local
+# runs get the threads each Slurm task gets: one, with one local run per core at a time (a forked
+# run's share is the cores divided by the jobs).
+threads=1
+local_jobs="$(nproc)"
+log "local run of the smoke grid ($local_jobs runs at a time, $threads thread each)"
 RAYON_NUM_THREADS=$threads "$bin" experiments --profile smoke --experiments-dir "$root/experiments" \
-    --runs-dir "$work/local-runs" --out "$work/local" --quiet >"$work/local.log" 2>&1 \
+    --runs-dir "$work/local-runs" --out "$work/local" --jobs "$local_jobs" --quiet >"$work/local.log" 2>&1 \
     || { tail -n 30 "$work/local.log" >&2; die "the local run failed"; }
 
 # 4. The same grid through Slurm.
