@@ -1,6 +1,8 @@
 //! Criterion benchmarks of the spectral toolkit: eigenvalues of general square matrices (faer) at
 //! the sizes that occur in audits (ViT-S/B token counts and widths) and the full `UpdateSpectrum`
-//! analysis of a ViT-B-sized layer (n = 197 tokens, d = 768) without forming the nd × nd matrix.
+//! analysis of a ViT-B-sized layer (n = 197 tokens, d = 768) without forming the nd × nd matrix;
+//! and, at the token counts of text audits, the small-matrix solver
+//! (`eigenformer_spectral::hessenberg_qr`) against faer's on the same attention matrices.
 
 use std::hint::black_box;
 
@@ -54,5 +56,31 @@ fn bench_update_spectrum(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_eigenvalues, bench_update_spectrum);
+fn bench_small_attention(c: &mut Criterion) {
+    let mut group = c.benchmark_group("attention_eigenvalues");
+    for &n in &[16usize, 27, 48, 64] {
+        let a = random_attention(n, 100 + n as u64);
+        group.bench_with_input(BenchmarkId::new("hessenberg_qr", n), &a, |b, a| {
+            b.iter(|| {
+                eigenformer_spectral::hessenberg_qr::small_eigenvalues(black_box(a.view()))
+                    .expect("converges")
+            })
+        });
+        group.bench_with_input(BenchmarkId::new("faer", n), &a, |b, a| {
+            b.iter(|| {
+                linalg::to_faer(black_box(a.view()))
+                    .eigenvalues()
+                    .expect("eigenvalues")
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_eigenvalues,
+    bench_update_spectrum,
+    bench_small_attention
+);
 criterion_main!(benches);

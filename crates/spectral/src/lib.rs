@@ -13,6 +13,8 @@
 //! - [`analysis`]: the analyses behind `eigenformer spectrum` and `eigenformer simulate` on
 //!   arrays ([`analyse_spectrum`], [`simulate_stack`]), shared by the binary and the Python
 //!   package.
+//! - [`hessenberg_qr`]: eigenvalues of small dense matrices (Hessenberg reduction and Francis
+//!   double-shift QR), the audit's per-input attention spectra.
 //! - [`linalg`]: eigenvalues/eigenvectors (deterministic order), symmetric EVD, SVD, sign-fixed QR
 //!   and solves on faer, ndarray in and out.
 //! - [`npy`]: `.npy` reading (`f32`/`f64` → `f64`) and writing.
@@ -46,6 +48,7 @@ pub mod analysis;
 pub mod construction;
 pub mod dynamics;
 pub mod error;
+pub mod hessenberg_qr;
 pub mod linalg;
 pub mod metrics;
 pub mod npy;

@@ -57,8 +57,17 @@ pub fn sort_spectrum(values: &mut [Complex64]) {
 }
 
 /// Eigenvalues of a general real square matrix, sorted by [`spectral_order`].
+///
+/// Up to [`crate::hessenberg_qr::SMALL_EIGEN_MAX`] rows through [`crate::hessenberg_qr`] (faer
+/// should it not converge), above that through faer.
 pub fn eigenvalues(a: ArrayView2<'_, f64>) -> Result<Vec<Complex64>> {
-    check_square("a", a)?;
+    let n = check_square("a", a)?;
+    if n <= crate::hessenberg_qr::SMALL_EIGEN_MAX {
+        if let Some(mut values) = crate::hessenberg_qr::small_eigenvalues(a) {
+            sort_spectrum(&mut values);
+            return Ok(values);
+        }
+    }
     let mut values = to_faer(a)
         .eigenvalues()
         .map_err(|_| SpectralError::NoConvergence {

@@ -451,7 +451,7 @@ impl UpdateSpectrum {
             a: a[i],
             h: h[j],
             mu,
-            modulus: mu.norm(),
+            modulus: (mu.re * mu.re + mu.im * mu.im).sqrt(),
             is_dc: i == dc,
         }
     }
@@ -459,38 +459,46 @@ impl UpdateSpectrum {
     fn classify(a: Vec<Complex64>, dc: usize, h: Vec<Complex64>, tie_rtol: f64) -> Self {
         let (n, d) = (a.len(), h.len());
         let pair = |i: usize, j: usize| Self::pair_of(&a, &h, dc, i, j);
-        let mut max_mod = 0.0_f64;
-        for i in 0..n {
-            for j in 0..d {
-                max_mod = max_mod.max(pair(i, j).modulus);
-            }
-        }
+        // Every |μ_ij| once, row-major by (i, j). `sqrt(re² + im²)` rather than `hypot`: the
+        // moduli are far from overflow, and `hypot`'s care made it the larger part of an audit's
+        // per-input analysis.
+        let moduli: Vec<f64> = a
+            .iter()
+            .flat_map(|ai| {
+                h.iter().map(move |hj| {
+                    let mu = Complex64::new(1.0, 0.0) + ai * hj;
+                    (mu.re * mu.re + mu.im * mu.im).sqrt()
+                })
+            })
+            .collect();
+        let max_mod = moduli.iter().copied().fold(0.0_f64, f64::max);
         let threshold = max_mod * (1.0 - tie_rtol);
         let mut dominating = Vec::new();
         let mut runner_up: Option<f64> = None;
-        let mut best_dc = pair(dc, 0);
-        let mut best_non_dc: Option<ModePair> = None;
+        let mut best_dc = (0, moduli[dc * d]);
+        let mut best_non_dc: Option<(usize, usize, f64)> = None;
         let mut max_non_dc = 0.0_f64;
         for i in 0..n {
-            for j in 0..d {
-                let p = pair(i, j);
-                if p.modulus >= threshold {
-                    dominating.push(p);
+            for (j, &modulus) in moduli[i * d..(i + 1) * d].iter().enumerate() {
+                if modulus >= threshold {
+                    dominating.push(pair(i, j));
                 } else {
-                    runner_up = Some(runner_up.map_or(p.modulus, |r: f64| r.max(p.modulus)));
+                    runner_up = Some(runner_up.map_or(modulus, |r: f64| r.max(modulus)));
                 }
-                if p.is_dc {
-                    if p.modulus > best_dc.modulus {
-                        best_dc = p;
+                if i == dc {
+                    if modulus > best_dc.1 {
+                        best_dc = (j, modulus);
                     }
                 } else {
-                    max_non_dc = max_non_dc.max(p.modulus);
-                    if best_non_dc.is_none_or(|b| p.modulus > b.modulus) {
-                        best_non_dc = Some(p);
+                    max_non_dc = max_non_dc.max(modulus);
+                    if best_non_dc.is_none_or(|b| modulus > b.2) {
+                        best_non_dc = Some((i, j, modulus));
                     }
                 }
             }
         }
+        let best_dc = pair(dc, best_dc.0);
+        let best_non_dc = best_non_dc.map(|(i, j, _)| pair(i, j));
         dominating.sort_by(|p, q| {
             q.modulus
                 .total_cmp(&p.modulus)

@@ -270,14 +270,13 @@ pub fn measure_states<T: Copy + Into<f64>>(
     attentions: &[Vec<Array2<T>>],
     spectra: &[Vec<HeadSpectra>],
 ) -> Result<SentenceRecord, AuditError> {
-    let states = hidden_states
-        .iter()
-        .map(|x| state_metrics(&x.mapv(Into::<f64>::into), &tokens.special))
-        .collect::<Result<Vec<_>, _>>()?;
-    let token_sums = hidden_states
-        .iter()
-        .map(|x| x.mapv(Into::<f64>::into).sum_axis(Axis(0)))
-        .collect();
+    let mut states = Vec::with_capacity(hidden_states.len());
+    let mut token_sums = Vec::with_capacity(hidden_states.len());
+    for x in hidden_states {
+        let x = x.mapv(Into::<f64>::into);
+        states.push(state_metrics(&x, &tokens.special)?);
+        token_sums.push(x.sum_axis(Axis(0)));
+    }
     let pre_ln = !config.post_ln;
     let scale_sums = if pre_ln {
         hidden_states[..hidden_states.len().saturating_sub(1)]
