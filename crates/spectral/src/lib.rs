@@ -53,6 +53,7 @@ pub mod linalg;
 pub mod metrics;
 pub mod npy;
 pub mod random;
+pub mod small_lu;
 pub mod spectrum;
 pub mod validate;
 

@@ -288,7 +288,6 @@ const INVERSE_ITERATION_STEPS: usize = 3;
 /// A unit eigenvector of the real eigenvalue `lambda` of `a`, by inverse iteration with the shift
 /// `lambda + 1e-10·max|a|` from the constant vector; `None` unless `‖A v − λ v‖∞ ≤ 1e-11·max|a|`.
 fn real_eigenvector(a: ArrayView2<'_, f64>, lambda: f64) -> Option<ndarray::Array1<f64>> {
-    use faer::prelude::Solve as _;
     let n = a.nrows();
     let scale = a
         .iter()
@@ -298,21 +297,21 @@ fn real_eigenvector(a: ArrayView2<'_, f64>, lambda: f64) -> Option<ndarray::Arra
     for i in 0..n {
         shifted[[i, i]] -= lambda + 1e-10 * scale;
     }
-    let lu = crate::linalg::to_faer(shifted.view()).partial_piv_lu();
-    let mut v = Array2::from_elem((n, 1), 1.0 / (n as f64).sqrt());
+    let lu = crate::small_lu::SmallLu::factor(shifted.view())?;
+    let mut v = vec![1.0 / (n as f64).sqrt(); n];
     for _ in 0..INVERSE_ITERATION_STEPS {
-        let x =
-            crate::linalg::from_faer(lu.solve(crate::linalg::to_faer(v.view()).as_ref()).as_ref());
+        let x = lu.solve(&v);
         let norm = x.iter().map(|t| t * t).sum::<f64>().sqrt();
         if !norm.is_finite() || norm == 0.0 {
             return None;
         }
-        v = x / norm;
+        v = x.into_iter().map(|t| t / norm).collect();
     }
+    let v = ndarray::Array1::from(v);
     let residual = (a.dot(&v) - lambda * &v)
         .iter()
         .fold(0.0_f64, |m, r| m.max(r.abs()));
-    (residual <= 1e-11 * scale).then(|| v.column(0).to_owned())
+    (residual <= 1e-11 * scale).then_some(v)
 }
 
 /// Spectrum of a causal (decoder) attention matrix, read off its diagonal (theory.md, causal
@@ -462,15 +461,16 @@ impl UpdateSpectrum {
         // Every |μ_ij| once, row-major by (i, j). `sqrt(re² + im²)` rather than `hypot`: the
         // moduli are far from overflow, and `hypot`'s care made it the larger part of an audit's
         // per-input analysis.
-        let moduli: Vec<f64> = a
-            .iter()
-            .flat_map(|ai| {
-                h.iter().map(move |hj| {
-                    let mu = Complex64::new(1.0, 0.0) + ai * hj;
-                    (mu.re * mu.re + mu.im * mu.im).sqrt()
-                })
-            })
-            .collect();
+        let (h_re, h_im): (Vec<f64>, Vec<f64>) = h.iter().map(|z| (z.re, z.im)).unzip();
+        let mut moduli = vec![0.0; n * d];
+        for (ai, row) in a.iter().zip(moduli.chunks_exact_mut(d)) {
+            for ((m, hr), hi) in row.iter_mut().zip(&h_re).zip(&h_im) {
+                // The same operations, in the same order, as `pair_of`, so the moduli agree bit for bit.
+                let re = 1.0 + (ai.re * hr - ai.im * hi);
+                let im = ai.re * hi + ai.im * hr;
+                *m = (re * re + im * im).sqrt();
+            }
+        }
         let max_mod = moduli.iter().copied().fold(0.0_f64, f64::max);
         let threshold = max_mod * (1.0 - tie_rtol);
         let mut dominating = Vec::new();

@@ -462,7 +462,10 @@ impl HfConfig {
                     patch_size,
                     channels,
                 };
-                config.max_positions = image.patches() + config.leading_tokens_for(family);
+                // One position row per patch and per CLS/distillation token; DINOv2's
+                // registers (read below) have none.
+                let positioned = if family == Family::Deit { 2 } else { 1 };
+                config.max_positions = image.patches() + positioned;
                 config.image = Some(image);
                 config.qkv_bias = f.bool_or("qkv_bias", true)?;
                 if family == Family::Dinov2 {
@@ -498,11 +501,13 @@ impl HfConfig {
         self.leading_tokens_for(self.family)
     }
 
-    /// The longest token sequence the position table allows (vision: the fixed token count).
+    /// The longest token sequence the position table allows (vision: the fixed token count,
+    /// DINOv2's register tokens included although they have no position row).
     pub fn max_tokens(&self) -> usize {
         match self.family {
             // Positions run from 2 (padding id 1 + 1) to n + 1.
             Family::MpNet => self.max_positions.saturating_sub(2),
+            Family::Dinov2 => self.max_positions + self.register_tokens,
             _ => self.max_positions,
         }
     }
@@ -529,5 +534,30 @@ impl HfConfig {
         }
         self.special_token_ids.sort_unstable();
         self.special_token_ids.dedup();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dinov2(extra: &str) -> HfConfig {
+        let text = format!(
+            r#"{{"model_type": "dinov2_with_registers", "hidden_size": 8, "num_hidden_layers": 1,
+                "num_attention_heads": 2, "intermediate_size": 16, "image_size": 28,
+                "patch_size": 14{extra}}}"#
+        );
+        HfConfig::parse(&text, Path::new("config.json")).expect("a valid config")
+    }
+
+    #[test]
+    fn registers_count_as_tokens_but_have_no_position_row() {
+        let plain = dinov2("");
+        assert_eq!((plain.max_positions, plain.max_tokens()), (5, 5));
+        let with = dinov2(r#", "num_register_tokens": 4"#);
+        assert_eq!(with.register_tokens, 4);
+        assert_eq!(with.max_positions, 5, "CLS and the four patches");
+        assert_eq!(with.max_tokens(), 9, "CLS, four registers, four patches");
+        assert_eq!(with.leading_tokens(), 5);
     }
 }
