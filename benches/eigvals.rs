@@ -58,7 +58,7 @@ fn bench_update_spectrum(c: &mut Criterion) {
 
 fn bench_small_attention(c: &mut Criterion) {
     let mut group = c.benchmark_group("attention_eigenvalues");
-    for &n in &[16usize, 27, 48, 64] {
+    for &n in &[16usize, 27, 48, 64, 96, 128] {
         let a = random_attention(n, 100 + n as u64);
         group.bench_with_input(BenchmarkId::new("hessenberg_qr", n), &a, |b, a| {
             b.iter(|| {

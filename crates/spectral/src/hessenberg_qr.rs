@@ -12,9 +12,9 @@
 use ndarray::ArrayView2;
 use num_complex::Complex64;
 
-/// Largest order sent to [`small_eigenvalues`] by [`crate::linalg::eigenvalues`]; above it faer's
-/// blocked, multishift solver is the faster one.
-pub const SMALL_EIGEN_MAX: usize = 64;
+/// Largest order sent to [`small_eigenvalues`] by [`crate::linalg::eigenvalues`]: about where
+/// faer's blocked, multishift solver becomes the faster one (docs/benchmarks.md).
+pub const SMALL_EIGEN_MAX: usize = 128;
 
 /// Double-shift sweeps allowed per eigenvalue (or pair) before giving up: the iteration usually
 /// deflates within a few, and exceptional shifts are taken after 10 and 20.
@@ -325,7 +325,7 @@ mod tests {
     #[test]
     fn attention_matrices_match_faer_at_every_temperature() {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
-        for n in [1, 2, 3, 5, 17, 27, 40, 64] {
+        for n in [1, 2, 3, 5, 17, 27, 40, 64, 100, 128] {
             for temperature in [0.1, 1.0, 4.0, 20.0] {
                 let logits =
                     Array2::from_shape_fn((n, n), |_| rng.gen_range(-1.0..1.0) * temperature);
@@ -349,7 +349,7 @@ mod tests {
     #[test]
     fn general_matrices_with_complex_pairs_match_faer() {
         let mut rng = ChaCha8Rng::seed_from_u64(11);
-        for n in [2, 4, 9, 32, 33, 64] {
+        for n in [2, 4, 9, 32, 33, 64, 128] {
             for _ in 0..5 {
                 let a = Array2::from_shape_fn((n, n), |_| rng.gen_range(-1.0..1.0));
                 let ours = small_eigenvalues(a.view()).expect("converges");
