@@ -210,20 +210,23 @@ fn attention_spectrum_checked(a: ArrayView2<'_, f64>) -> Result<AttentionSpectru
     }
 }
 
+/// `|Σ v_i| / (√n ‖v‖)`: 1 for a constant vector, 0 for one orthogonal to `1` (or zero).
+fn dc_constancy_of(v: impl Iterator<Item = Complex64> + Clone) -> f64 {
+    let n = v.clone().count() as f64;
+    let norm = v.clone().map(|z| z.norm_sqr()).sum::<f64>().sqrt();
+    if norm == 0.0 {
+        return 0.0;
+    }
+    let s: Complex64 = v.sum();
+    s.norm() / (n.sqrt() * norm)
+}
+
 /// The DC mode from the full eigendecomposition: among the candidates near 1 the most constant
 /// eigenvector (see [`attention_spectrum`]).
 fn full_dc_spectrum(a: ArrayView2<'_, f64>) -> Result<AttentionSpectrum> {
     let n = a.nrows();
     let e = eigen(a)?;
-    let constancy = |k: usize| {
-        let v = e.vectors.column(k);
-        let norm = v.iter().map(|z| z.norm_sqr()).sum::<f64>().sqrt();
-        if norm == 0.0 {
-            return 0.0;
-        }
-        let s: Complex64 = v.iter().sum();
-        s.norm() / ((n as f64).sqrt() * norm)
-    };
+    let constancy = |k: usize| dc_constancy_of(e.vectors.column(k).iter().copied());
     let candidates: Vec<usize> = (0..n)
         .filter(|&k| (e.values[k] - 1.0).norm() <= DC_CANDIDATE_TOL)
         .collect();
@@ -270,9 +273,7 @@ fn simple_dc_spectrum(a: ArrayView2<'_, f64>) -> Result<Option<AttentionSpectrum
     let Some(v) = real_eigenvector(a, values[k].re) else {
         return Ok(None);
     };
-    let n = v.len() as f64;
-    let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
-    let dc_constancy = v.sum().abs() / (n.sqrt() * norm);
+    let dc_constancy = dc_constancy_of(v.iter().map(|&x| Complex64::new(x, 0.0)));
     Ok(Some(AttentionSpectrum {
         eigenvalues: values,
         dc_index: k,

@@ -223,7 +223,7 @@ pub fn print_plans(
 /// `eigenformer reproduce --plan`: the plans of every profile against the default run cache.
 pub fn run(args: &super::ReproduceArgs) -> Result<()> {
     let runs_dir = crate::reproduce::command::default_runs_dir()?;
-    let jobs = crate::reproduce::parallel::jobs_or_default(args.jobs);
+    let jobs = args.jobs.jobs();
     print_plans(&args.experiments_dir, &runs_dir, jobs).map(|_| ())
 }
 

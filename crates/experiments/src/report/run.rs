@@ -39,11 +39,8 @@ pub struct ReproduceArgs {
     /// and exit without running anything.
     #[arg(long)]
     pub plan: bool,
-    /// Training runs (and evaluations) at a time, the cores shared out evenly among them:
-    /// small models train more images per second as several one-thread runs than as one run on
-    /// every core. Default: one per core, at most 8. A run's numbers depend on its thread count.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    pub jobs: Option<u16>,
+    #[command(flatten)]
+    pub jobs: crate::reproduce::parallel::JobsFlag,
 }
 
 impl ReproduceArgs {
@@ -325,7 +322,7 @@ pub fn run(args: &ReproduceArgs) -> Result<Reproduction, ReportError> {
             settings,
             dir: out.join(id.name()),
             experiments_dir: experiments_dir.clone(),
-            jobs: crate::reproduce::parallel::jobs_or_default(args.jobs),
+            jobs: args.jobs.jobs(),
         };
         let section_start = Instant::now();
         let result = (|| -> anyhow::Result<()> {
@@ -420,7 +417,7 @@ mod tests {
             out: Some(dir.path().join("out")),
             experiments_dir: dir.path().to_path_buf(),
             plan: false,
-            jobs: None,
+            jobs: Default::default(),
         };
         let e = run(&args).unwrap_err().to_string();
         assert!(e.contains("profiles.toml"), "{e}");

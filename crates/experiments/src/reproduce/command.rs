@@ -45,11 +45,8 @@ pub struct ExperimentsArgs {
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
-    /// Training runs (and evaluations) at a time, the cores shared out evenly among them:
-    /// small models train more images per second as several one-thread runs than as one run on
-    /// every core. Default: one per core, at most 8. A run's numbers depend on its thread count.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    pub jobs: Option<u16>,
+    #[command(flatten)]
+    pub jobs: crate::reproduce::parallel::JobsFlag,
     /// Print every cell of the grid (stable index, stage, config hash, run) and exit.
     #[arg(long, conflicts_with_all = ["plan", "merge", "task_index", "emit"])]
     pub list: bool,
@@ -211,7 +208,7 @@ pub fn run(args: &ExperimentsArgs) -> Result<()> {
             runs_dir,
             only: args.only.clone(),
             progress: !args.quiet,
-            jobs: crate::reproduce::parallel::jobs_or_default(args.jobs),
+            jobs: args.jobs.jobs(),
         },
         &mut exec,
     )

@@ -22,9 +22,21 @@ pub fn default_jobs() -> usize {
     cores().min(MAX_DEFAULT_JOBS)
 }
 
-/// The jobs a `--jobs` flag asks for, or [`default_jobs`] when it is absent.
-pub fn jobs_or_default(flag: Option<u16>) -> usize {
-    flag.map_or_else(default_jobs, usize::from)
+/// The `--jobs` flag, shared by `eigenformer experiments` and `eigenformer reproduce`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct JobsFlag {
+    /// Training runs (and evaluations) at a time, the cores shared out evenly among them:
+    /// small models train more images per second as several one-thread runs than as one run on
+    /// every core. Default: one per core, at most 8. A run's numbers depend on its thread count.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+}
+
+impl JobsFlag {
+    /// The jobs asked for, or [`default_jobs`] when the flag is absent.
+    pub fn jobs(&self) -> usize {
+        self.jobs.map_or_else(default_jobs, usize::from)
+    }
 }
 
 /// The most concurrent runs chosen without being asked.
