@@ -131,8 +131,8 @@ def extract(model: Any) -> Extracted:
         registers = int(getattr(config, "num_register_tokens", 0) or 0)
         leading = {"vit": 1, "deit": 2}.get(family, 1 + registers)
         side = int(config.image_size) // int(config.patch_size)
-        # As the CLI reports it: the rows of the position table (registers have none).
-        max_tokens = side * side + leading - registers
+        # As the CLI reports it: every token, DINOv2's registers included.
+        max_tokens = side * side + leading
         vocab = None
     elif family == "gpt2":
         post_ln, causal, norm = False, True, "layernorm"
