@@ -3,10 +3,10 @@
 //! one row-major buffer.
 //!
 //! Why not faer here: an audit computes the spectrum of every head's attention matrix on every
-//! input (tens of thousands of matrices of a few dozen rows), and at that size faer's general
-//! eigensolver spends most of its time around the arithmetic (a scaled, vectorised norm for every
-//! 3-element reflector, allocations, dispatch). This loop does the same arithmetic in a few times
-//! less time (docs/benchmarks.md). [`crate::linalg::eigenvalues`] uses it up to
+//! input (tens of thousands of matrices of a few dozen rows), and at that size a profile of faer's
+//! general eigensolver shows much of its time around the arithmetic (a scaled, vectorised norm
+//! for every 3-element reflector, allocations, dispatch). This loop does the same arithmetic in
+//! about half the time up to 96 rows (docs/benchmarks.md). [`crate::linalg::eigenvalues`] uses it up to
 //! [`SMALL_EIGEN_MAX`] rows and falls back to faer when it does not converge.
 
 use ndarray::ArrayView2;
