@@ -25,10 +25,8 @@ const MAX_SWEEPS_PER_EIGENVALUE: usize = 30;
 pub fn small_eigenvalues(a: ArrayView2<'_, f64>) -> Option<Vec<Complex64>> {
     let n = a.nrows();
     debug_assert_eq!(n, a.ncols());
+    // `iter` walks the logical row-major order whatever the memory layout.
     let mut h: Vec<f64> = a.iter().copied().collect();
-    if !a.is_standard_layout() {
-        h = (0..n * n).map(|k| a[[k / n, k % n]]).collect();
-    }
     reduce_to_hessenberg(&mut h, n);
     hessenberg_eigenvalues(&mut h, n)
 }
@@ -60,20 +58,20 @@ fn reduce_to_hessenberg(h: &mut [f64], n: usize) {
             continue;
         }
         let beta = 2.0 / vnorm2;
-        // From the left: rows k+1.., columns k.. (column k becomes alpha·scale, zeros below),
-        // row by row so that the loops run along contiguous memory: first s = vᵀ H, then
-        // H −= beta·v sᵀ.
-        let s = &mut sums[..n - k];
+        // From the left: rows k+1.., columns k+1.. (column k is written below: alpha·scale,
+        // zeros under it), row by row so that the loops run along contiguous memory: first
+        // s = vᵀ H, then H −= beta·v sᵀ.
+        let s = &mut sums[..len];
         s.fill(0.0);
         for (i, vi) in v[..len].iter().enumerate() {
-            let row = &h[(k + 1 + i) * n + k..(k + 2 + i) * n];
+            let row = &h[(k + 1 + i) * n + k + 1..(k + 2 + i) * n];
             for (sj, x) in s.iter_mut().zip(row) {
                 *sj += vi * x;
             }
         }
         for (i, vi) in v[..len].iter().enumerate() {
             let f = beta * vi;
-            let row = &mut h[(k + 1 + i) * n + k..(k + 2 + i) * n];
+            let row = &mut h[(k + 1 + i) * n + k + 1..(k + 2 + i) * n];
             for (x, sj) in row.iter_mut().zip(s.iter()) {
                 *x -= f * sj;
             }

@@ -23,10 +23,8 @@ impl SmallLu {
     pub fn factor(a: ArrayView2<'_, f64>) -> Option<SmallLu> {
         let n = a.nrows();
         debug_assert_eq!(n, a.ncols());
+        // `iter` walks the logical row-major order whatever the memory layout.
         let mut lu: Vec<f64> = a.iter().copied().collect();
-        if !a.is_standard_layout() {
-            lu = (0..n * n).map(|k| a[[k / n, k % n]]).collect();
-        }
         let mut perm: Vec<usize> = (0..n).collect();
         for k in 0..n {
             let pivot_row =
