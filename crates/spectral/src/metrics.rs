@@ -37,8 +37,9 @@ pub fn mean_pairwise_cosine(x: ArrayView2<'_, f64>, exclude: &[usize]) -> Result
         let norm = row.dot(&row).sqrt();
         if norm > 0.0 {
             self_sq += 1.0;
+            let inv = 1.0 / norm;
             for (s, v) in sum.iter_mut().zip(row.iter()) {
-                *s += v / norm;
+                *s += v * inv;
             }
         }
     }
@@ -177,10 +178,44 @@ pub struct SmoothingMetrics {
     pub relative_residual: f64,
 }
 
-/// Computes every [`SmoothingMetrics`] field for X (one SVD, the rest `O(nd)`).
+/// Below this `σ₂/σ₁` [`metric_singular_values`] takes them from the SVD instead of the Gram
+/// matrix: there the Gram matrix's rounding (about `d·ε·σ₁²` in each eigenvalue) would move
+/// `σ₂/σ₁` by more than about 1e-10 relative.
+pub const GRAM_MIN_SIGMA_RATIO: f64 = 1e-2;
+
+/// The singular values of X, descending, as σ₂/σ₁ and the effective rank need them: from the
+/// eigenvalues of the smaller Gram matrix (`X Xᵀ` or `Xᵀ X`), which at an audit's shapes (a few
+/// dozen tokens of a few hundred channels) costs about a third of faer's SVD, and from the SVD when
+/// `σ₂/σ₁ <` [`GRAM_MIN_SIGMA_RATIO`] (nearly rank-one X, the oversmoothed regime, where the
+/// squares would lose σ₂). The Gram route gives σ₁ and σ₂ to about 1e-10 relative and every
+/// `σ_i²` to about `d·ε·σ₁²` absolute, far inside what the effective rank's entropy resolves.
+pub fn metric_singular_values(x: ArrayView2<'_, f64>) -> Result<Vec<f64>> {
+    let (n, d) = check_matrix("x", x)?;
+    if n.min(d) < 2 {
+        return linalg::singular_values(x);
+    }
+    let gram = if n <= d { x.dot(&x.t()) } else { x.t().dot(&x) };
+    let mut squares = linalg::to_faer(gram.view())
+        .self_adjoint_eigenvalues(faer::Side::Lower)
+        .map_err(|_| SpectralError::NoConvergence {
+            what: "Gram matrix eigenvalues",
+        })?;
+    squares.sort_by(|a, b| b.total_cmp(a));
+    let (first, second) = (squares[0], squares[1].max(0.0));
+    if !first.is_finite()
+        || first <= 0.0
+        || second < GRAM_MIN_SIGMA_RATIO * GRAM_MIN_SIGMA_RATIO * first
+    {
+        return linalg::singular_values(x);
+    }
+    Ok(squares.into_iter().map(|v| v.max(0.0).sqrt()).collect())
+}
+
+/// Computes every [`SmoothingMetrics`] field for X (one Gram eigendecomposition or SVD, the rest
+/// `O(nd)`).
 pub fn smoothing_metrics(x: ArrayView2<'_, f64>, exclude: &[usize]) -> Result<SmoothingMetrics> {
     let (hc, dc) = frequency_norms(x)?;
-    let s = linalg::singular_values(x)?;
+    let s = metric_singular_values(x)?;
     let mean_cosine = mean_pairwise_cosine(x, &[])?;
     let mean_cosine_excluding = if exclude.is_empty() {
         None
@@ -275,5 +310,47 @@ mod tests {
         let a = array![[0.0, 1.0], [-1.0, 0.0]];
         assert!(asymmetry(a.view()).unwrap().is_infinite());
         assert!(asymmetry(array![[1.0, 2.0]].view()).is_err());
+    }
+
+    /// Random `n × d` tokens around a shared mean (as hidden states are), scaled by `spread`.
+    fn tokens(n: usize, d: usize, spread: f64, seed: u64) -> Array2<f64> {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mean: Vec<f64> = (0..d).map(|_| rng.gen_range(-2.0..2.0)).collect();
+        Array2::from_shape_fn((n, d), |(_, j)| mean[j] + spread * rng.gen_range(-1.0..1.0))
+    }
+
+    #[test]
+    fn gram_singular_values_match_the_svd() {
+        for (n, d, seed) in [(27, 384, 1), (5, 3, 2), (64, 32, 3), (2, 768, 4)] {
+            let x = tokens(n, d, 1.0, seed);
+            let ours = metric_singular_values(x.view()).unwrap();
+            let svd = linalg::singular_values(x.view()).unwrap();
+            assert_eq!(ours.len(), svd.len(), "{n}×{d}");
+            assert!(
+                svd[1] / svd[0] >= GRAM_MIN_SIGMA_RATIO,
+                "the Gram route is taken"
+            );
+            for k in 0..2 {
+                let rel = (ours[k] - svd[k]).abs() / svd[k];
+                assert!(rel < 1e-10, "{n}×{d}: σ{} off by {rel:e}", k + 1);
+            }
+            let (a, b) = (effective_rank_from(&ours), effective_rank_from(&svd));
+            assert!(
+                (a - b).abs() < 1e-10 * b,
+                "{n}×{d}: effective rank {a} vs {b}"
+            );
+        }
+    }
+
+    #[test]
+    fn nearly_rank_one_tokens_take_the_svd() {
+        // σ₂/σ₁ about 1e-9: the Gram matrix would give σ₂ as rounding noise.
+        let x = tokens(20, 64, 1e-9, 5);
+        let svd = linalg::singular_values(x.view()).unwrap();
+        assert!(svd[1] / svd[0] < 1e-6);
+        assert_eq!(metric_singular_values(x.view()).unwrap(), svd);
+        let ratio = smoothing_metrics(x.view(), &[]).unwrap().sigma_ratio;
+        assert!((ratio - svd[1] / svd[0]).abs() <= 1e-12 * ratio);
     }
 }
