@@ -195,12 +195,7 @@ pub fn metric_singular_values(x: ArrayView2<'_, f64>) -> Result<Vec<f64>> {
         return linalg::singular_values(x);
     }
     let gram = if n <= d { x.dot(&x.t()) } else { x.t().dot(&x) };
-    let mut squares = linalg::to_faer(gram.view())
-        .self_adjoint_eigenvalues(faer::Side::Lower)
-        .map_err(|_| SpectralError::NoConvergence {
-            what: "Gram matrix eigenvalues",
-        })?;
-    squares.sort_by(|a, b| b.total_cmp(a));
+    let squares = linalg::symmetric_eigenvalues(gram.view())?;
     let (first, second) = (squares[0], squares[1].max(0.0));
     if !first.is_finite()
         || first <= 0.0
