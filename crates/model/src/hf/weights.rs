@@ -7,9 +7,8 @@
 use crate::hf::checkpoint::TensorSource;
 use crate::hf::config::{Family, HfConfig, NormKind};
 use crate::hf::error::HfError;
-use eigenformer_tensor::kernels::gemm;
 use eigenformer_tensor::Tensor;
-use ndarray::{Array2, ArrayD, Ix1, Ix2, IxDyn};
+use ndarray::{Array2, ArrayD, Ix2};
 
 /// `y = x Wᵀ + b` with `W` `[out, in]` (PyTorch's layout).
 #[derive(Debug, Clone)]
@@ -21,49 +20,10 @@ pub struct LinearW {
 }
 
 impl LinearW {
-    /// Apply to `[.., in]`.
-    ///
-    /// Without gradients (every audit) the bias is added to each row block of the product right
-    /// after the block is computed, while it is still in cache, instead of in a second pass over
-    /// the whole output; with gradients, as a product and a broadcast addition the tape records.
+    /// Apply to `[.., in]`: one op whose product adds the bias to each row block right after
+    /// computing it ([`Tensor::linear_t`]).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor, HfError> {
-        if eigenformer_tensor::is_grad_enabled() {
-            return Ok(x.matmul_t(&self.weight, false, true)?.add(&self.bias)?);
-        }
-        let shape = x.shape();
-        let w = self.weight.shared();
-        let w2 = w.view().into_dimensionality::<Ix2>().map_err(|_| {
-            HfError::Input(format!("linear weight {:?} is not a matrix", w.shape()))
-        })?;
-        let (output, input) = w2.dim();
-        let b = self.bias.shared();
-        let b1 = b
-            .view()
-            .into_dimensionality::<Ix1>()
-            .ok()
-            .filter(|b| b.len() == output)
-            .ok_or_else(|| {
-                HfError::Input(format!("linear bias {:?} for {output} outputs", b.shape()))
-            })?;
-        if shape.last() != Some(&input) {
-            return Err(HfError::Input(format!(
-                "linear input {shape:?} for a weight [{output}, {input}]"
-            )));
-        }
-        let rows = shape[..shape.len() - 1].iter().product::<usize>();
-        let data = x.shared();
-        let data = data.as_standard_layout();
-        let x2 = data
-            .view()
-            .into_shape_with_order((rows, input))
-            .expect("standard layout reshapes");
-        let y = gemm::matmul_then(x2, w2, false, true, &|_, mut block| block += &b1);
-        let mut out_shape = shape;
-        *out_shape.last_mut().expect("checked non-empty") = output;
-        Ok(Tensor::from_array(
-            y.into_shape_with_order(IxDyn(&out_shape))
-                .expect("element count"),
-        ))
+        Ok(x.linear_t(&self.weight, Some(&self.bias))?)
     }
 }
 

@@ -1,6 +1,7 @@
-//! The affine map of a linear layer, `x·W + b`, as one op: one GEMM with the bias added in place,
-//! and in the backward pass two GEMMs and a column sum. As separate `matmul` and `add` ops it
-//! would allocate and traverse the `[rows, out]` activation and its gradient twice more.
+//! The affine map of a linear layer, `x·W + b` (or `x·Wᵀ + b` for PyTorch's `[out, in]`
+//! weights), as one op: one GEMM with the bias added in place, and in the backward pass two GEMMs
+//! and a column sum. As separate `matmul` and `add` ops it would allocate and traverse the
+//! `[rows, out]` activation and its gradient twice more.
 
 use super::broadcast::sum_leading_rows;
 use crate::error::{Result, TensorError};
@@ -12,21 +13,39 @@ impl Tensor {
     /// `self · weight + bias` over the last axis: `self` is `[.., in]`, `weight` `[in, out]`,
     /// `bias` `[out]` (or `None`); the result is `[.., out]`.
     pub fn linear(&self, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        self.affine(weight, bias, false)
+    }
+
+    /// [`Tensor::linear`] with the weight in PyTorch's `[out, in]` layout: `self · weightᵀ + bias`,
+    /// through a transposed product, so a checkpoint's weights are used without a copy.
+    pub fn linear_t(&self, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        self.affine(weight, bias, true)
+    }
+
+    /// The one implementation of [`Tensor::linear`] (`weight` `[in, out]`) and
+    /// [`Tensor::linear_t`] (`weight` `[out, in]`, `trans_w`).
+    fn affine(&self, weight: &Tensor, bias: Option<&Tensor>, trans_w: bool) -> Result<Tensor> {
+        let op = if trans_w { "linear_t" } else { "linear" };
         let xs = self.shape();
         let ws = weight.shape();
         let mismatch = |rhs: Vec<usize>, reason: String| TensorError::ShapeMismatch {
-            op: "linear",
+            op,
             lhs: xs.clone(),
             rhs,
             reason,
         };
-        if xs.is_empty() || ws.len() != 2 || xs[xs.len() - 1] != ws[0] {
+        let (input_axis, layout) = if trans_w {
+            (1, "[out, in]")
+        } else {
+            (0, "[in, out]")
+        };
+        if xs.is_empty() || ws.len() != 2 || xs[xs.len() - 1] != ws[input_axis] {
             return Err(mismatch(
                 ws.clone(),
-                "need x [.., in] and weight [in, out]".into(),
+                format!("need x [.., in] and weight {layout}"),
             ));
         }
-        let (input, output) = (ws[0], ws[1]);
+        let (input, output) = (ws[input_axis], ws[1 - input_axis]);
         if let Some(b) = bias {
             if b.shape() != [output] {
                 return Err(mismatch(
@@ -51,9 +70,9 @@ impl Tensor {
             Some(b) => {
                 let b = b.shared();
                 let b1 = b.view().into_dimensionality::<Ix1>().expect("rank checked");
-                gemm::matmul_then(x2, w2, false, false, &|_, mut block| block += &b1)
+                gemm::matmul_then(x2, w2, false, trans_w, &|_, mut block| block += &b1)
             }
-            None => gemm::matmul(x2, w2, false, false),
+            None => gemm::matmul(x2, w2, false, trans_w),
         };
         let y = y
             .into_shape_with_order(IxDyn(&out_shape))
@@ -66,7 +85,7 @@ impl Tensor {
             let g2 = g
                 .view()
                 .into_shape_with_order((rows, output))
-                .map_err(|e| TensorError::Autodiff(format!("linear backward: {e}")))?;
+                .map_err(|e| TensorError::Autodiff(format!("{op} backward: {e}")))?;
             let x2 = x
                 .view()
                 .into_shape_with_order((rows, input))
@@ -78,13 +97,21 @@ impl Tensor {
             let (gx, (gw, gb)) = rayon::join(
                 || {
                     needs[0].then(|| {
-                        gemm::matmul(g2, w2, false, true)
+                        // g Wᵀ for W [in, out], g W for W [out, in].
+                        gemm::matmul(g2, w2, false, !trans_w)
                             .into_shape_with_order(IxDyn(&xs))
                             .expect("element count")
                     })
                 },
                 || {
-                    let gw = needs[1].then(|| gemm::matmul(x2, g2, true, false).into_dyn());
+                    // xᵀ g is [in, out]; the [out, in] weight's gradient is gᵀ x.
+                    let gw = needs[1].then(|| {
+                        if trans_w {
+                            gemm::matmul(g2, x2, true, false).into_dyn()
+                        } else {
+                            gemm::matmul(x2, g2, true, false).into_dyn()
+                        }
+                    });
                     let gb =
                         (has_bias && needs[2]).then(|| sum_leading_rows(g2.into_dyn(), &[output]));
                     (gw, gb)
@@ -96,7 +123,7 @@ impl Tensor {
             }
             Ok(grads)
         };
-        Ok(Tensor::from_op(y, "linear", inputs, backward))
+        Ok(Tensor::from_op(y, op, inputs, backward))
     }
 }
 
@@ -142,7 +169,41 @@ mod tests {
     }
 
     #[test]
+    fn transposed_weight_equals_linear_with_the_transpose() {
+        let x = Tensor::from_array(random(&[2, 3, 4], 7));
+        let w = random(&[5, 4], 8);
+        let b = Tensor::from_array(random(&[5], 9));
+        let wt = Tensor::from_array(w.t().as_standard_layout().to_owned());
+        let got = x.linear_t(&Tensor::from_array(w), Some(&b)).unwrap();
+        let want = x.linear(&wt, Some(&b)).unwrap();
+        assert_eq!(got.shape(), vec![2, 3, 5]);
+        for (g, w) in got.to_vec().iter().zip(want.to_vec()) {
+            assert!((g - w).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn transposed_gradients_match_finite_differences() {
+        let x = Tensor::parameter(random(&[2, 3, 4], 10));
+        let w = Tensor::parameter(random(&[5, 4], 11));
+        let b = Tensor::parameter(random(&[5], 12));
+        let report = check_gradients(
+            |t| t[0].linear_t(&t[1], Some(&t[2])),
+            &[x, w, b],
+            GradCheckConfig::default(),
+        )
+        .unwrap();
+        assert!(report.checked > 0);
+    }
+
+    #[test]
     fn bad_shapes_are_typed_errors() {
+        let x0 = Tensor::zeros(&[2, 4]);
+        assert!(x0.linear_t(&Tensor::zeros(&[5, 3]), None).is_err());
+        assert!(x0.linear_t(&Tensor::zeros(&[4, 5]), None).is_err());
+        assert!(x0
+            .linear_t(&Tensor::zeros(&[5, 4]), Some(&Tensor::zeros(&[4])))
+            .is_err());
         let x = Tensor::zeros(&[2, 4]);
         assert!(x.linear(&Tensor::zeros(&[3, 5]), None).is_err());
         assert!(x
